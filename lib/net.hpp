@@ -1,0 +1,54 @@
+// net.hpp - sockets: inet and UNIX listeners, blocking and non-blocking
+// connects with time limits, address formatting, and a bounded line reader
+// for libevent buffers. Used by master (binding), the daemons and the tools.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/socket.h>
+#include <vector>
+
+#include "lib/fd.hpp"
+
+struct evbuffer;
+
+namespace tern {
+
+struct sock_addr {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&ss); }
+    int family() const { return ss.ss_family; }
+    std::string host() const;   // "192.0.2.1", "2001:db8::1", or UNIX path
+    int port() const;
+    std::string str() const;    // "192.0.2.1:25" / "[::1]:25"
+};
+
+// Parse a numeric address (no DNS). Accepts "1.2.3.4", "::1", "[::1]".
+std::optional<sock_addr> parse_ip(std::string_view host, int port = 0);
+
+// Listeners. inet: one socket per address; host "" means all addresses
+// (both families when available). Sockets are non-blocking and close-on-exec.
+std::vector<unique_fd> listen_inet(const std::string& host, int port, int backlog, std::string& err);
+unique_fd listen_unix(const std::string& path, mode_t mode, int backlog, std::string& err);
+
+// Blocking connect with a time limit; result is a blocking socket.
+unique_fd connect_unix(const std::string& path, int timeout_ms, std::string& err);
+unique_fd connect_inet(const sock_addr& addr, int timeout_ms, std::string& err,
+                       const sock_addr* source = nullptr);
+// Non-blocking connect started; completion is seen as writability.
+unique_fd connect_nonblocking(const sock_addr& addr, std::string& err, const sock_addr* source = nullptr);
+
+// The addresses named by inet_interfaces: "all" -> {""}, "loopback-only" ->
+// {"127.0.0.1", "::1"}, or the list itself.
+std::vector<std::string> interface_addresses(const std::vector<std::string>& inet_interfaces);
+
+// Bounded line reading from an evbuffer. A line ends at LF; a preceding CR
+// is removed. `bare_lf` reports a line that ended in LF without CR.
+enum class line_status { ok, need_more, too_long };
+line_status read_line(evbuffer* in, size_t max_len, std::string& line, bool* bare_lf = nullptr);
+
+bool is_loopback(const sock_addr& a);
+
+}  // namespace tern

@@ -1,0 +1,19 @@
+// params_delivery.cpp - main.cf parameters of qmgr, local-delivery and smtp-client.
+#include "lib/params.hpp"
+
+#include <vector>
+
+namespace tern {
+namespace {
+[[maybe_unused]] constexpr int64_t DAY = 86400;
+using T = param_type;
+
+// Rows: {name, type, default, one-line doc, min, max, time unit}.
+const std::vector<param_def> rows = {
+};
+
+}  // namespace
+
+std::span<const param_def> params_delivery() { return rows; }
+
+}  // namespace tern

@@ -1,0 +1,19 @@
+// params_smtpd.cpp - main.cf parameters of smtpd (SMTP server), sendmail, pickup and the queue tools.
+#include "lib/params.hpp"
+
+#include <vector>
+
+namespace tern {
+namespace {
+[[maybe_unused]] constexpr int64_t DAY = 86400;
+using T = param_type;
+
+// Rows: {name, type, default, one-line doc, min, max, time unit}.
+const std::vector<param_def> rows = {
+};
+
+}  // namespace
+
+std::span<const param_def> params_smtpd() { return rows; }
+
+}  // namespace tern

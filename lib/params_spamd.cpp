@@ -1,0 +1,19 @@
+// params_spamd.cpp - main.cf parameters of spamd (policy service and content classifier) and tern-spam.
+#include "lib/params.hpp"
+
+#include <vector>
+
+namespace tern {
+namespace {
+[[maybe_unused]] constexpr int64_t DAY = 86400;
+using T = param_type;
+
+// Rows: {name, type, default, one-line doc, min, max, time unit}.
+const std::vector<param_def> rows = {
+};
+
+}  // namespace
+
+std::span<const param_def> params_spamd() { return rows; }
+
+}  // namespace tern

@@ -1,0 +1,166 @@
+// server.cpp - see server.hpp.
+#include "lib/server.hpp"
+
+#include <csignal>
+#include <cstring>
+#include <event2/listener.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "lib/log.hpp"
+#include "lib/privs.hpp"
+#include "lib/strutil.hpp"
+
+namespace tern {
+
+void evconnlistener_deleter::operator()(evconnlistener* l) const noexcept { evconnlistener_free(l); }
+
+std::string server::queue_path(const std::string& rel) const {
+    if (chrooted) return "/" + rel;
+    return _queue_dir + "/" + rel;
+}
+
+void server::stop_accepting() {
+    _listeners.clear();
+}
+
+void server::accept_cb(evconnlistener*, int fd, struct sockaddr*, int, void* arg) noexcept {
+    auto l = static_cast<listener*>(arg);
+    unique_fd cfd(fd);
+    set_cloexec(fd);
+    guard("accept", [&] {
+        if (l->self->_hooks->on_accept) l->self->_hooks->on_accept(*l->self, std::move(cfd), l->index);
+    });
+}
+
+void load_config_or_die(config& cfg, const std::string& dir,
+                        const std::vector<std::pair<std::string, std::string>>& overrides) {
+    std::vector<config_error> errors;
+    cfg.load(dir, errors);
+    for (const auto& [n, v] : overrides) cfg.set(n, v, "-o");
+    cfg.validate(errors);
+    if (!errors.empty()) {
+        for (const auto& e : errors) log::error("%s", e.str().c_str());
+        log::fatal("configuration errors; not starting");
+    }
+    for (const auto& u : cfg.unknown_names()) log::warn("%s", u.str().c_str());
+}
+
+static void usage(const char* prog) {
+    log::fatal("usage: %s -c config_dir [-n service] [-t inet|unix] [-L nfds] [-u] [-j] [-w secs] [-F] [-v] "
+               "[-o name=value]...",
+               prog);
+}
+
+int server_main(int argc, char** argv, server_hooks& hooks) {
+    std::string config_dir = TERN_CONFIG_DIR;
+    std::string service = hooks.program, type = "unix";
+    int nfds = 0, wakeup = 0;
+    bool unpriv = false, jail = false, to_stderr = ::isatty(2), verbose = false;
+    std::vector<std::pair<std::string, std::string>> overrides;
+    std::vector<std::string> extra;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> std::string {
+            if (i + 1 >= argc) usage(argv[0]);
+            return argv[++i];
+        };
+        if (a == "-c") config_dir = next();
+        else if (a == "-n") service = next();
+        else if (a == "-t") type = next();
+        else if (a == "-L") nfds = static_cast<int>(parse_u64(next()).value_or(0));
+        else if (a == "-w") wakeup = static_cast<int>(parse_u64(next()).value_or(0));
+        else if (a == "-u") unpriv = true;
+        else if (a == "-j") jail = true;
+        else if (a == "-F") to_stderr = true;
+        else if (a == "-v") verbose = true;
+        else if (a == "-o") {
+            auto ov = next();
+            auto eq = ov.find('=');
+            if (eq == std::string::npos) usage(argv[0]);
+            overrides.emplace_back(ov.substr(0, eq), ov.substr(eq + 1));
+        } else extra.push_back(a);
+    }
+    log::init(hooks.program, to_stderr ? log::sink::stderr_stream : log::sink::syslog, verbose);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    server srv;
+    srv._hooks = &hooks;
+    srv.service = service;
+    srv.service_type = type;
+    srv.args = extra;
+    load_config_or_die(srv.cfg, config_dir, overrides);
+    srv._queue_dir = srv.cfg.get("queue_directory");
+
+    for (int i = 0; i < nfds; ++i) {
+        int fd = 3 + i;
+        set_nonblocking(fd);
+        set_cloexec(fd);
+        auto l = std::make_unique<server::listener>();
+        l->self = &srv;
+        l->index = static_cast<size_t>(i);
+        l->l.reset(evconnlistener_new(srv.loop.base(), &server::accept_cb, l.get(), LEV_OPT_CLOSE_ON_FREE, -1, fd));
+        if (!l->l) log::fatal("cannot listen on inherited fd %d", fd);
+        srv._listeners.push_back(std::move(l));
+    }
+
+    if (hooks.pre_jail) hooks.pre_jail(srv);
+
+    bool root = ::geteuid() == 0;
+    if (jail && root) {
+        std::string err;
+        if (!chroot_to(srv._queue_dir, err)) log::fatal("%s", err.c_str());
+        srv.chrooted = true;
+    }
+    if (root && !hooks.keep_root) {
+        // Every daemon but the privileged ones runs as mail_owner.
+        std::string owner = srv.cfg.get("mail_owner");
+        auto acct = lookup_account(owner);
+        if (!acct) log::fatal("mail_owner %s: no such account", owner.c_str());
+        if (acct->uid == 0) log::fatal("mail_owner %s has uid 0; refusing to run as root", owner.c_str());
+        std::string err;
+        if (!drop_privileges(acct->uid, acct->gid, err)) log::fatal("%s", err.c_str());
+        srv.unprivileged = true;
+    } else if (!root) {
+        srv.unprivileged = true;
+    }
+    if (unpriv && ::geteuid() == 0 && !hooks.keep_root)
+        log::fatal("refusing to run as root");
+    ::prctl(PR_SET_DUMPABLE, 0);
+
+    if (hooks.post_jail) hooks.post_jail(srv);
+
+    srv.loop.on_signal(SIGTERM, [&] {
+        if (hooks.on_stop) hooks.on_stop(srv);
+        srv.loop.exit();
+    });
+    srv.loop.on_signal(SIGINT, [&] {
+        if (hooks.on_stop) hooks.on_stop(srv);
+        srv.loop.exit();
+    });
+    srv.loop.on_signal(SIGHUP, [&] {
+        // master reloaded: new processes take over the listeners; finish ours
+        if (srv._draining) return;
+        srv._draining = true;
+        srv.stop_accepting();
+        auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(srv.cfg.get_time("service_drain_timeout"));
+        srv._drain = std::make_unique<timer>(srv.loop, [&, limit] {
+            size_t n = hooks.active_sessions ? hooks.active_sessions(srv) : 0;
+            if (n == 0 || std::chrono::steady_clock::now() >= limit) {
+                if (hooks.on_stop) hooks.on_stop(srv);
+                srv.loop.exit();
+            }
+        });
+        srv._drain->start(std::chrono::milliseconds(200), true);
+    });
+    if (wakeup > 0 && hooks.on_wakeup) {
+        srv._wakeup = std::make_unique<timer>(srv.loop, [&] { hooks.on_wakeup(srv); });
+        srv._wakeup->start(std::chrono::seconds(wakeup), true);
+    }
+    log::debug("service %s started", srv.service.c_str());
+    srv.loop.run();
+    srv._listeners.clear();
+    return 0;
+}
+
+}  // namespace tern
