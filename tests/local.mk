@@ -6,8 +6,10 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/config_test.cpp \
 	tests/unit/fd_test.cpp \
 	tests/unit/master_cf_test.cpp \
+	tests/unit/qmgr_bounce_test.cpp \
+	tests/unit/qmgr_sched_test.cpp \
 	tests/unit/strutil_test.cpp
-tests_unit_unit_tests_LDADD = $(TERN_LIBS)
+tests_unit_unit_tests_LDADD = $(UNIT_DAEMON_LIBS) $(TERN_LIBS)
 
 EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
 
