@@ -3,6 +3,7 @@ noinst_LIBRARIES += lib/libtern.a
 lib_libtern_a_SOURCES = \
 	lib/attr.cpp lib/attr.hpp \
 	lib/config.cpp lib/config.hpp \
+	lib/domain_class.cpp lib/domain_class.hpp \
 	lib/event.cpp lib/event.hpp \
 	lib/fd.cpp lib/fd.hpp \
 	lib/ipc.cpp lib/ipc.hpp \
