@@ -52,10 +52,11 @@ void scheduler::revive_if_due(destination& d, const transport_state& t, int64_t 
     }
 }
 
-void scheduler::enqueue(uint64_t msg, const std::string& transport, const std::string& nexthop,
-                        std::vector<uint32_t> rcpts, int64_t now_ms) {
+size_t scheduler::enqueue(uint64_t msg, const std::string& transport, const std::string& nexthop,
+                          std::vector<uint32_t> rcpts, int64_t now_ms) {
     auto tit = _transports.find(transport);
-    if (tit == _transports.end() || rcpts.empty()) return;
+    if (tit == _transports.end() || rcpts.empty()) return 0;
+    size_t made = 0;
     auto& t = tit->second;
     auto& d = dest(transport, nexthop, t);
     revive_if_due(d, t, now_ms);
@@ -67,6 +68,7 @@ void scheduler::enqueue(uint64_t msg, const std::string& transport, const std::s
         e.nexthop = nexthop;
         e.rcpts.assign(rcpts.begin() + static_cast<ptrdiff_t>(i),
                        rcpts.begin() + static_cast<ptrdiff_t>(std::min(rcpts.size(), i + lim)));
+        ++made;
         if (d.dead) {
             _deferred.push_back({std::move(e), d.dead_reason, d.dead_status});
         } else {
@@ -79,6 +81,7 @@ void scheduler::enqueue(uint64_t msg, const std::string& transport, const std::s
         d.in_ready = true;
     }
     if (d.todo.empty() && d.active == 0 && !d.dead) gc(d);
+    return made;
 }
 
 std::vector<entry> scheduler::start(int64_t now_ms, size_t max) {

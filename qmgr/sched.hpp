@@ -75,8 +75,9 @@ public:
 
     // Queue recipients of message msg for (transport, nexthop), split into
     // entries of at most the transport's recipient limit. When the
-    // destination is dead they go straight to the deferred list.
-    void enqueue(uint64_t msg, const std::string& transport, const std::string& nexthop,
+    // destination is dead they go straight to the deferred list. Returns the
+    // number of entries made (each later starts, or comes back deferred).
+    size_t enqueue(uint64_t msg, const std::string& transport, const std::string& nexthop,
                  std::vector<uint32_t> rcpts, int64_t now_ms);
 
     // Entries that may start now (up to max), round-robin over destinations
