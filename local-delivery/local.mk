@@ -1,7 +1,13 @@
 # local-delivery/local.mk - the local delivery agent (private/local).
-# Its routing and header parts are a small library too, for tests/unit.
+# Its parts are a small library too, for tests/unit.
 noinst_LIBRARIES += local-delivery/liblocal.a
 local_delivery_liblocal_a_SOURCES = \
+	local-delivery/agent.cpp local-delivery/agent.hpp \
 	local-delivery/headers.cpp local-delivery/headers.hpp \
-	local-delivery/resolve.cpp local-delivery/resolve.hpp
+	local-delivery/resolve.cpp local-delivery/resolve.hpp \
+	local-delivery/store.cpp local-delivery/store.hpp
 UNIT_DAEMON_LIBS += local-delivery/liblocal.a
+
+pkglibexec_PROGRAMS += local-delivery/local-delivery
+local_delivery_local_delivery_SOURCES = local-delivery/main.cpp
+local_delivery_local_delivery_LDADD = local-delivery/liblocal.a $(TERN_LIBS)

@@ -2,6 +2,7 @@
 #include "local-delivery/resolve.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "lib/fd.hpp"
 #include "lib/strutil.hpp"
@@ -27,6 +28,41 @@ std::pair<std::string, std::string> split_extension(std::string_view local, std:
 }
 
 std::string loop_key(std::string_view address) { return to_lower(address); }
+
+std::string expand_forward_path(std::string_view templ, const user_info& u, std::string_view extension,
+                                std::string_view delimiter) {
+    std::string out;
+    for (size_t i = 0; i < templ.size();) {
+        if (templ[i] != '$') {
+            out += templ[i++];
+            continue;
+        }
+        std::string name;
+        size_t j = i + 1;
+        if (j < templ.size() && (templ[j] == '{' || templ[j] == '(')) {
+            char close = templ[j] == '{' ? '}' : ')';
+            size_t e = templ.find(close, j);
+            if (e == std::string_view::npos) return "";
+            name = std::string(templ.substr(j + 1, e - j - 1));
+            j = e + 1;
+        } else {
+            while (j < templ.size() && (std::isalnum(static_cast<unsigned char>(templ[j])) || templ[j] == '_')) ++j;
+            name = std::string(templ.substr(i + 1, j - i - 1));
+        }
+        if (name == "home") out += u.home;
+        else if (name == "user") out += u.name;
+        else if (name == "extension") {
+            if (extension.empty()) return "";
+            out += extension;
+        } else if (name == "recipient_delimiter") {
+            if (!delimiter.empty()) out += delimiter.front();
+        } else {
+            return "";  // unknown names make the element unusable
+        }
+        i = j;
+    }
+    return out;
+}
 
 struct resolver::state {
     resolution res;
@@ -267,19 +303,21 @@ bool resolver::expand(state& st, const std::string& address, size_t depth, bool 
     auto pw = _h.user(luser);
     if (!pw) return fail(st, outcome::bounce, "5.1.1", "unknown user: " + key);
 
-    if (!literal && _s.forward && !pw->home.empty()) {
-        std::vector<std::string> files;
-        if (!ext.empty() && !_s.delimiters.empty())
-            files.push_back(join_path(pw->home, std::string(".forward") + _s.delimiters.front() + to_lower(ext)));
-        files.push_back(join_path(pw->home, ".forward"));
-        for (const auto& f : files) {
+    if (!literal && !_s.forward_path.empty()) {
+        std::vector<std::pair<std::string, bool>> files;  // path, names the extension
+        for (const auto& t : _s.forward_path) {
+            std::string f = expand_forward_path(t, *pw, to_lower(ext), _s.delimiters);
+            if (!f.empty() && f.front() == '/') files.emplace_back(f, t.find("extension") != std::string::npos);
+        }
+        for (const auto& [f, with_ext] : files) {
             auto t = _h.read_file(*pw, f);
             if (t.status == found::error) return fail(st, outcome::defer, "4.3.0", f + ": " + t.error);
             if (t.status == found::no) continue;
             auto parsed = _h.parse(t.text);
             if (!parsed.ok) return fail(st, outcome::defer, "4.3.5", f + ": " + parsed.error);
             if (parsed.targets.empty()) continue;  // an empty .forward is no .forward
-            bool unmatched = !ext.empty() && f == files.back();
+            // a file without the extension in its name leaves it unmatched
+            bool unmatched = !ext.empty() && !with_ext;
             return expand_targets(st, parsed.targets, depth, key, ext, unmatched, source_class::forward, *pw,
                                   "~" + pw->name + "/" + basename_of(f));
         }

@@ -85,7 +85,10 @@ struct resolver_settings {
     std::string virtual_mailbox_base;
     user_info virtual_owner;             // mail_owner: owns virtual mailboxes
     user_info default_privs;             // commands and files named in aliases
-    bool forward = true;                 // read ~/.forward (forward_path)
+    // forward_path: templates with $home, $user, $extension and
+    // $recipient_delimiter (also ${name}); one naming $extension is skipped
+    // when the address has none. Empty: no .forward files.
+    std::vector<std::string> forward_path = {"$home/.forward${recipient_delimiter}${extension}", "$home/.forward"};
     unsigned allow_commands = 3;         // source_class bits (alias, forward)
     unsigned allow_files = 3;
     bool propagate_extension = true;     // user+tag -> alias targets get +tag
@@ -139,6 +142,10 @@ private:
 // Split a local part at the first delimiter character: "bob+tag" ->
 // {"bob", "tag"}. A local part that starts with a delimiter is not split.
 std::pair<std::string, std::string> split_extension(std::string_view local, std::string_view delimiters);
+
+// One forward_path element for a user; "" when it names $extension and there is none.
+std::string expand_forward_path(std::string_view templ, const user_info& u, std::string_view extension,
+                                std::string_view delimiter);
 
 // Normal form used for loop checks and Delivered-To: lower-cased address.
 std::string loop_key(std::string_view address);

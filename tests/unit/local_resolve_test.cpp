@@ -111,6 +111,18 @@ const leaf* find_leaf(const resolution& r, leaf_kind k, const std::string& dest)
 
 }  // namespace
 
+TEST_CASE("resolve: forward_path templates") {
+    user_info u{"bob", 1001, 1001, "/home/bob", "/bin/sh"};
+    CHECK(expand_forward_path("$home/.forward${recipient_delimiter}${extension}", u, "lists", "+-") ==
+          "/home/bob/.forward+lists");
+    CHECK(expand_forward_path("$home/.forward${recipient_delimiter}${extension}", u, "", "+").empty());
+    CHECK(expand_forward_path("$home/.forward", u, "x", "+") == "/home/bob/.forward");
+    CHECK(expand_forward_path("/var/forward/$user", u, "", "+") == "/var/forward/bob");
+    CHECK(expand_forward_path("/var/forward/$(user)", u, "", "+") == "/var/forward/bob");
+    CHECK(expand_forward_path("$nosuch/x", u, "", "+").empty());
+    CHECK(expand_forward_path("${home", u, "", "+").empty());
+}
+
 TEST_CASE("resolve: split_extension") {
     struct row {
         const char* local;
@@ -317,7 +329,7 @@ TEST_CASE("resolve: .forward") {
     CHECK(e.result == outcome::defer);
     CHECK(e.status == "4.3.0");
     // with forward disabled, the mailbox
-    auto n = f.run("bob@localhost", {}, [](resolver_settings& s) { s.forward = false; });
+    auto n = f.run("bob@localhost", {}, [](resolver_settings& s) { s.forward_path.clear(); });
     REQUIRE(n.leaves.size() == 1);
     CHECK(n.leaves[0].dest == "/var/mail/bob");
 }
