@@ -5,7 +5,8 @@ local_delivery_liblocal_a_SOURCES = \
 	local-delivery/agent.cpp local-delivery/agent.hpp \
 	local-delivery/headers.cpp local-delivery/headers.hpp \
 	local-delivery/resolve.cpp local-delivery/resolve.hpp \
-	local-delivery/store.cpp local-delivery/store.hpp
+	local-delivery/store.cpp local-delivery/store.hpp \
+	local-delivery/targets.cpp local-delivery/targets.hpp
 UNIT_DAEMON_LIBS += local-delivery/liblocal.a
 
 pkglibexec_PROGRAMS += local-delivery/local-delivery

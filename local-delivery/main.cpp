@@ -7,11 +7,12 @@
 // recipient; everything that touches mail runs in a child that has dropped
 // to that user first. .forward and :include: files of users are read with
 // the user's effective ids.
+#include <cerrno>
+#include <fcntl.h>
 #include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/aliases.hpp"
 #include "lib/ipc.hpp"
 #include "lib/log.hpp"
 #include "lib/maps.hpp"
@@ -19,6 +20,7 @@
 #include "lib/server.hpp"
 #include "lib/strutil.hpp"
 #include "local-delivery/agent.hpp"
+#include "local-delivery/targets.hpp"
 
 using namespace tern;
 using namespace tern::local;
@@ -83,42 +85,6 @@ file_text read_as(const user_info& as, const std::string& path) {
         }
     }
     if (switched && !restore_root(err)) log::fatal("cannot return to root: %s", err.c_str());
-    return out;
-}
-
-// aliases(5) value syntax, one element per line allowed (.forward, include
-// files), plus "\user": that user's own mailbox.
-parsed_targets parse_targets(std::string_view text) {
-    parsed_targets out;
-    std::string joined;
-    for (auto& line : split_char(text, '\n')) {
-        std::string_view l = trim(line);
-        if (l.empty() || l.front() == '#') continue;
-        if (!joined.empty()) joined += ", ";
-        joined += l;
-    }
-    std::string err;
-    auto v = parse_alias_values(joined, &err);
-    if (v.empty() && !err.empty()) {
-        out.ok = false;
-        out.error = err;
-        return out;
-    }
-    for (auto& t : v) {
-        target x;
-        x.text = t.text;
-        switch (t.kind) {
-        case alias_kind::address: x.kind = target_kind::address; break;
-        case alias_kind::file: x.kind = target_kind::file; break;
-        case alias_kind::command: x.kind = target_kind::command; break;
-        case alias_kind::include: x.kind = target_kind::include; break;
-        }
-        if (x.kind == target_kind::address && !x.text.empty() && x.text.front() == '\\') {
-            x.literal = true;
-            x.text.erase(0, 1);
-        }
-        out.targets.push_back(std::move(x));
-    }
     return out;
 }
 

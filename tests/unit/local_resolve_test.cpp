@@ -6,11 +6,11 @@
 
 #include <map>
 
-#include "lib/aliases.hpp"
 #include "lib/domain_class.hpp"
 #include "lib/strutil.hpp"
 #include "local-delivery/headers.hpp"
 #include "local-delivery/resolve.hpp"
+#include "local-delivery/targets.hpp"
 
 using namespace tern;
 using namespace tern::local;
@@ -58,33 +58,7 @@ struct fixture {
             auto it = files.find(path);
             return it == files.end() ? file_text{} : it->second;
         };
-        // the real alias value parser (lib/aliases), plus "\user"
-        h.parse = [](std::string_view text) {
-            parsed_targets out;
-            std::string err;
-            auto v = parse_alias_values(text, &err);
-            if (v.empty() && !err.empty()) {
-                out.ok = false;
-                out.error = err;
-                return out;
-            }
-            for (auto& t : v) {
-                target x;
-                x.text = t.text;
-                switch (t.kind) {
-                case alias_kind::address: x.kind = target_kind::address; break;
-                case alias_kind::file: x.kind = target_kind::file; break;
-                case alias_kind::command: x.kind = target_kind::command; break;
-                case alias_kind::include: x.kind = target_kind::include; break;
-                }
-                if (x.kind == target_kind::address && !x.text.empty() && x.text[0] == '\\') {
-                    x.literal = true;
-                    x.text.erase(0, 1);
-                }
-                out.targets.push_back(x);
-            }
-            return out;
-        };
+        h.parse = parse_targets;  // the real one (lib/aliases underneath)
         return h;
     }
     resolution run(const std::string& rcpt, const std::set<std::string>& dt = {},
