@@ -37,12 +37,14 @@ bool domain_list::matches(std::string_view domain, bool* error) const {
 
 domain_classifier domain_classifier::from_config(const config& cfg) {
     return domain_classifier(domain_list(cfg.get_list("mydestination")),
-                             domain_list(cfg.get_list("virtual_mailbox_domains")));
+                             domain_list(cfg.get_list("virtual_mailbox_domains")),
+                             domain_list(cfg.get_list("virtual_alias_domains")));
 }
 
 domain_class domain_classifier::classify(std::string_view domain, bool* error) const {
     if (domain.empty()) return domain_class::local;
     if (_local.matches(domain, error)) return domain_class::local;
+    if (_valias.matches(domain, error)) return domain_class::virtual_alias;
     if (_virtual.matches(domain, error)) return domain_class::virtual_mailbox;
     return domain_class::other;
 }

@@ -39,23 +39,30 @@ private:
     domain_table_lookup _lookup;
 };
 
-enum class domain_class { local, virtual_mailbox, other };
+enum class domain_class { local, virtual_alias, virtual_mailbox, other };
 
 class domain_classifier {
 public:
     domain_classifier() = default;
-    // mydestination and virtual_mailbox_domains from main.cf.
+    // mydestination, virtual_alias_domains and virtual_mailbox_domains from main.cf.
     static domain_classifier from_config(const config& cfg);
-    domain_classifier(domain_list local, domain_list virt) : _local(std::move(local)), _virtual(std::move(virt)) {}
+    domain_classifier(domain_list local, domain_list virt, domain_list valias = {})
+        : _local(std::move(local)), _virtual(std::move(virt)), _valias(std::move(valias)) {}
 
     // An empty domain (unqualified address) is local. error is set when a
     // table lookup failed (the caller defers).
     domain_class classify(std::string_view domain, bool* error = nullptr) const;
     domain_list& local() { return _local; }
     domain_list& virtual_domains() { return _virtual; }
+    domain_list& virtual_alias_domains() { return _valias; }
+    void set_table_lookup(const domain_table_lookup& fn) {
+        _local.set_table_lookup(fn);
+        _virtual.set_table_lookup(fn);
+        _valias.set_table_lookup(fn);
+    }
 
 private:
-    domain_list _local, _virtual;
+    domain_list _local, _virtual, _valias;
 };
 
 // The domain of an address (after the last '@'), lower-cased; "" if none.

@@ -28,7 +28,7 @@ using namespace tern::local;
 namespace {
 
 std::unique_ptr<agent> g_agent;
-std::shared_ptr<map_list> g_alias, g_vmailbox;
+std::shared_ptr<map_list> g_alias, g_vmailbox, g_valias;
 std::map<std::string, std::unique_ptr<lookup_table>> g_domain_tables;
 
 value_lookup from_map(map_list* m, const std::string& key) {
@@ -105,10 +105,12 @@ void open_tables(server& srv, domain_classifier& domains) {
     std::vector<config_error> errors;
     auto a = map_list::parse(srv.cfg.get("alias_maps"), opts, errors);
     auto v = map_list::parse(srv.cfg.get("virtual_mailbox_maps"), opts, errors);
+    auto va = map_list::parse(srv.cfg.get("virtual_alias_maps"), opts, errors);
     for (const auto& e : errors) log::warn("%s", e.str().c_str());
-    if (!a || !v) log::fatal("bad alias_maps or virtual_mailbox_maps");
+    if (!a || !v || !va) log::fatal("bad alias_maps, virtual_mailbox_maps or virtual_alias_maps");
     g_alias = std::make_shared<map_list>(std::move(*a));
     g_vmailbox = std::make_shared<map_list>(std::move(*v));
+    g_valias = std::make_shared<map_list>(std::move(*va));
     // table elements of mydestination / virtual_mailbox_domains
     auto lookup = [opts](const std::string& spec, const std::string& key) -> int {
         auto& t = g_domain_tables[spec];
@@ -121,8 +123,7 @@ void open_tables(server& srv, domain_classifier& domains) {
         auto r = t->lookup(key);
         return r.found() ? 1 : r.failed() ? -1 : 0;
     };
-    domains.local().set_table_lookup(lookup);
-    domains.virtual_domains().set_table_lookup(lookup);
+    domains.set_table_lookup(lookup);
 }
 
 void setup(server& srv) {
@@ -155,6 +156,7 @@ void setup(server& srv) {
     resolver_hooks h;
     h.alias = [](const std::string& k) { return from_map(g_alias.get(), k); };
     h.vmailbox = [](const std::string& k) { return from_map(g_vmailbox.get(), k); };
+    h.valias = [](const std::string& k) { return from_map(g_valias.get(), k); };
     h.user = user_named;
     h.user_by_uid = [](uid_t u) -> std::optional<user_info> {
         auto a = lookup_account(u);

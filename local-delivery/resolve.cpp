@@ -215,6 +215,33 @@ bool resolver::expand(state& st, const std::string& address, size_t depth, bool 
     bool table_error = false;
     domain_class cls = _s.domains.classify(domain, &table_error);
     if (table_error) return fail(st, outcome::defer, "4.3.0", "domain table lookup failed for " + domain);
+    auto [user0, ext0] = split_extension(local, _s.delimiters);
+    // virtual aliases come first, for every domain (Postfix applies them
+    // before routing); an address aliased to itself is then delivered as is
+    if (!literal && _h.valias) {
+        std::string ll = to_lower(local), lu = to_lower(user0);
+        std::vector<std::string> keys{ll + (domain.empty() ? "" : "@" + domain)};
+        if (!ext0.empty()) keys.push_back(lu + (domain.empty() ? "" : "@" + domain));
+        if (!domain.empty()) keys.push_back("@" + domain);
+        for (size_t i = 0; i < keys.size(); ++i) {
+            auto v = _h.valias(keys[i]);
+            if (v.status == found::error)
+                return fail(st, outcome::defer, "4.3.0", "virtual alias lookup of " + keys[i] + " failed: " + v.error);
+            if (v.status == found::no) continue;
+            std::vector<target> targets;
+            for (auto& a : split_list(v.value)) targets.push_back({target_kind::address, a, false});
+            if (targets.empty())
+                return fail(st, outcome::defer, "4.3.5", "virtual alias " + keys[i] + " has an empty value");
+            bool unmatched = !ext0.empty() && keys[i] != keys[0];
+            st.path.push_back(key);
+            bool ok = expand_targets(st, targets, depth, key, ext0, unmatched, source_class::alias, _s.default_privs,
+                                     "virtual alias " + keys[i]);
+            st.path.pop_back();
+            return ok;
+        }
+    }
+    if (cls == domain_class::virtual_alias)
+        return fail(st, outcome::bounce, "5.1.1", "unknown user: " + key + " (no virtual alias)");
     // at the top, whatever the qmgr sent us is ours (transport_maps may
     // route any domain here); below, other domains are forwarded
     if (cls == domain_class::other && depth > 0) {

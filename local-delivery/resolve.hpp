@@ -1,6 +1,7 @@
 // resolve.hpp - local-delivery's routing: what one recipient turns into.
-// A recipient is expanded through aliases (alias_maps), .forward files of
-// system users and :include: files, recursively, into leaves: mailboxes
+// A recipient is expanded through virtual aliases (virtual_alias_maps, any
+// domain), aliases (alias_maps), .forward files of system users and
+// :include: files, recursively, into leaves: mailboxes
 // (maildir or mbox, of system or virtual users), files, commands, and
 // remote addresses that must be forwarded in a new queue file. The user
 // part is split at recipient_delimiter (user+tag). Loops are caught three
@@ -66,6 +67,7 @@ struct parsed_targets {
 struct resolver_hooks {
     std::function<value_lookup(const std::string& key)> alias;     // alias_maps
     std::function<value_lookup(const std::string& key)> vmailbox;  // virtual_mailbox_maps
+    std::function<value_lookup(const std::string& key)> valias;    // virtual_alias_maps (may be empty)
     std::function<std::optional<user_info>(const std::string& name)> user;
     std::function<std::optional<user_info>(uid_t uid)> user_by_uid;
     // Read a small file as this user (uid 0: as root).

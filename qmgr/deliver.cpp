@@ -264,7 +264,8 @@ void manager::apply_results(message& m, const entry& e, const attr_list* reply, 
             }
     }
     bool final_written = false;
-    if (!complete) {
+    if (complete) m.complete = true;
+    else {
         std::string err;
         for (auto& d : ds) {
             const auto& r = m.results[d.idx];

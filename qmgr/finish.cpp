@@ -16,7 +16,6 @@
 #include <ctime>
 #include <fcntl.h>
 #include <random>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/log.hpp"
@@ -85,6 +84,10 @@ void manager::finish(message& m) {
         _rescan_active = true;
         uint64_t h = m.handle;
         _srv.loop.post([this, h] { forget(h); });
+        return;
+    }
+    if (m.complete) {
+        remove_message(m);
         return;
     }
     std::time_t now = std::time(nullptr);
@@ -377,43 +380,39 @@ void manager::defer_message(message& m) {
     }
     int fd = m.qf->fd();
     auto rc = std::make_shared<int>(0);
-    int64_t next = sc.next_try;
-    _workers->submit(
-        [fd, rc, next] {
-            if (::fdatasync(fd) != 0) {
-                *rc = errno;
-                return;
-            }
-            // the mtime of a deferred file is its next-try time (see manager.cpp)
-            struct timespec ts[2] = {{0, UTIME_NOW}, {static_cast<time_t>(next), 0}};
-            if (::futimens(fd, ts) != 0) *rc = errno;
-        },
-        [this, h, rc, wait] {
-            auto it = _messages.find(h);
-            if (it == _messages.end()) return;
-            message& mm = *it->second;
-            if (*rc != 0) {
-                log::error("%s: %s", mm.id.c_str(), errno_text(*rc).c_str());
-                mm.io_error = true;
-                finish_after_notices(h);
-                return;
-            }
-            std::string e2;
-            if (!_q.move_path(mm.qf->path(), mm.id, queue_names::deferred, e2, false)) {
-                log::error("%s: cannot move to deferred/: %s", mm.id.c_str(), e2.c_str());
-                _rescan_active = true;
-            } else {
-                log::debug("%s: deferred for %llds", mm.id.c_str(), static_cast<long long>(wait));
-            }
-            forget(h);
-        });
+    _workers->submit([fd, rc] { *rc = ::fdatasync(fd) == 0 ? 0 : errno; },
+                     [this, h, rc, wait] {
+                         auto it = _messages.find(h);
+                         if (it == _messages.end()) return;
+                         message& mm = *it->second;
+                         if (*rc != 0) {
+                             log::error("%s: fdatasync: %s", mm.id.c_str(), errno_text(*rc).c_str());
+                             mm.io_error = true;
+                             finish_after_notices(h);
+                             return;
+                         }
+                         std::string e2;
+                         if (!_q.move_path(mm.qf->path(), mm.id, queue_names::deferred, e2, false)) {
+                             if (errno == ENOENT) {
+                                 log::info("%s: deleted by the administrator", mm.id.c_str());
+                             } else {
+                                 log::error("%s: cannot move to deferred/: %s", mm.id.c_str(), e2.c_str());
+                                 _rescan_active = true;
+                             }
+                         } else {
+                             log::debug("%s: deferred for %llds", mm.id.c_str(), static_cast<long long>(wait));
+                         }
+                         forget(h);
+                     });
 }
 
 void manager::remove_message(message& m) {
-    if (::unlink(m.qf->path().c_str()) != 0 && errno != ENOENT)
-        log::error("%s: cannot remove %s: %s", m.id.c_str(), m.qf->path().c_str(), errno_text().c_str());
-    else
+    if (::unlink(m.qf->path().c_str()) != 0) {
+        if (errno == ENOENT) log::info("%s: deleted by the administrator", m.id.c_str());
+        else log::error("%s: cannot remove %s: %s", m.id.c_str(), m.qf->path().c_str(), errno_text().c_str());
+    } else {
         log::info("%s: removed", m.id.c_str());
+    }
     ++_count.removed;
     _removed.push_back(m.handle);
     flush_removals();

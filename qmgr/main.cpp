@@ -12,6 +12,7 @@
 
 #include "lib/ipc.hpp"
 #include "lib/log.hpp"
+#include "lib/maps.hpp"
 #include "lib/server.hpp"
 #include "lib/strutil.hpp"
 #include "qmgr/manager.hpp"
@@ -22,6 +23,55 @@ using namespace tern::qmgr;
 namespace {
 
 std::unique_ptr<manager> g_mgr;
+std::shared_ptr<map_list> g_transport_maps, g_valias_maps;
+std::map<std::string, std::unique_ptr<lookup_table>> g_domain_tables;
+
+// Tables are opened before the chroot; lookups run on the loop (they reopen
+// a table whose file was rebuilt).
+struct tables {
+    transport_lookup transport_maps, virtual_alias_maps;
+    domain_table_lookup domains;
+} g_tables;
+
+void open_tables(server& srv) {
+    auto& rs = g_tables;
+    auto opts = map_options::from_config(srv.cfg);
+    std::vector<config_error> errors;
+    auto t = map_list::parse(srv.cfg.get("transport_maps"), opts, errors);
+    auto v = map_list::parse(srv.cfg.get("virtual_alias_maps"), opts, errors);
+    for (const auto& e : errors) log::warn("%s", e.str().c_str());
+    if (!t || !v) log::fatal("bad transport_maps or virtual_alias_maps");
+    g_transport_maps = std::make_shared<map_list>(std::move(*t));
+    g_valias_maps = std::make_shared<map_list>(std::move(*v));
+    auto lookup_in = [](map_list* m) {
+        return [m](const std::string& key, std::string& value) -> int {
+            if (!m || m->empty()) return 0;
+            auto r = m->lookup(key);
+            if (r.found()) {
+                value = r.value;
+                return 1;
+            }
+            if (r.failed()) {
+                value = r.error;
+                return -1;
+            }
+            return 0;
+        };
+    };
+    if (!g_transport_maps->empty()) rs.transport_maps = lookup_in(g_transport_maps.get());
+    if (!g_valias_maps->empty()) rs.virtual_alias_maps = lookup_in(g_valias_maps.get());
+    rs.domains = [opts](const std::string& spec, const std::string& key) -> int {
+        auto& tab = g_domain_tables[spec];
+        if (!tab) {
+            std::vector<config_error> errs;
+            tab = open_table(spec, opts, errs);
+            for (const auto& e : errs) log::warn("%s", e.str().c_str());
+            if (!tab) return -1;
+        }
+        auto r = tab->lookup(key);
+        return r.found() ? 1 : r.failed() ? -1 : 0;
+    };
+}
 
 transport_settings transport_from(const config& cfg, const std::string& agent, const char* conc, const char* rcpt) {
     transport_settings t;
@@ -50,7 +100,7 @@ size_t fd_bounded_limit(size_t wanted) {
     if (rl.rlim_cur == RLIM_INFINITY) return wanted;
     size_t room = rl.rlim_cur > 256 ? static_cast<size_t>(rl.rlim_cur) - 256 : 16;
     if (wanted > room) {
-        log::warn("qmgr_message_active_limit %zu is above what the open file limit allows; using %zu", wanted, room);
+        log::info("qmgr_message_active_limit %zu is above what the open file limit allows; using %zu", wanted, room);
         return room;
     }
     return wanted;
@@ -82,6 +132,10 @@ void start_manager(server& srv) {
     rs.default_transport = to_lower(cfg.get("default_transport"));
     rs.relayhost = std::string(trim(cfg.get("relayhost")));
     rs.double_bounce = s.double_bounce;
+    rs.delimiters = cfg.get("recipient_delimiter");
+    rs.transport_maps = g_tables.transport_maps;
+    rs.virtual_alias_maps = g_tables.virtual_alias_maps;
+    rs.domains.set_table_lookup(g_tables.domains);
 
     std::map<std::string, transport_settings> ts;
     ts["local"] = transport_from(cfg, "local", "local_destination_concurrency_limit", "local_destination_recipient_limit");
@@ -120,6 +174,7 @@ void handle(const attr_list& req, const attr_responder& respond) {
 int main(int argc, char** argv) {
     server_hooks hooks;
     hooks.program = "qmgr";
+    hooks.pre_jail = [](server& srv) { open_tables(srv); };
     hooks.post_jail = [](server& srv) { start_manager(srv); };
     hooks.on_accept = [](server& srv, unique_fd fd, size_t) {
         attr_limits lim;

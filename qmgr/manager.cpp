@@ -6,8 +6,8 @@
 // is walked once at start-up (and again when a file there was locked by a
 // qmgr that is still draining). incoming/ is walked whenever a wake-up
 // came; deferred/ every queue_run_delay (and at once after a flush),
-// taking the files whose mtime - the next-try time set when the message
-// was deferred - has come. Loading stops while the active set is full
+// taking the files whose next-try time (read from the schedule in the file
+// header, one small read per file) has come. Loading stops while the active set is full
 // (qmgr_message_active_limit messages or qmgr_message_recipient_limit
 // recipients); the scans then wait where they are.
 #include "qmgr/manager.hpp"
@@ -63,6 +63,10 @@ int64_t manager::now_ms() const {
 }
 
 void manager::start() {
+    // temporary files of writers that died (nobody holds them locked)
+    std::vector<std::string> purged;
+    purge_queue_temp_files(_q, 3600, &purged);
+    for (const auto& p : purged) log::info("removed abandoned temporary file %s", p.c_str());
     _active_scan.start(_q.dir(queue_names::active), 0);
     _incoming_wanted = true;
     _deferred_wanted = true;
@@ -159,15 +163,16 @@ bool manager::next_candidate(std::string& id, std::string& queue, std::string& p
             std::time_t now = std::time(nullptr);
             while (_deferred_scan.running() && examined < kEntriesPerTurn) {
                 ++examined;
-                struct stat st;
-                auto it = _deferred_scan.next(&st);
+                auto it = _deferred_scan.next();
                 if (!it) {
                     _deferred_all = false;  // the flush pass is over
                     break;
                 }
                 if (_by_id.count(it->id)) continue;
-                // the mtime of a deferred file is its next-try time
-                if (!_deferred_all && st.st_mtime > now) continue;
+                if (!_deferred_all) {
+                    auto next = read_next_try(it->path);
+                    if (!next || *next > now) continue;
+                }
                 id = it->id;
                 queue = std::string(queue_names::deferred);
                 path = it->path;
@@ -331,10 +336,9 @@ std::string manager::flush(const std::string& queue_id, const std::string& site)
     if (!queue_id.empty()) {
         if (!valid_queue_id(queue_id)) return "bad queue ID: " + printable(queue_id, 40);
         if (_by_id.count(queue_id)) return "";  // being delivered now
-        if (auto p = _q.locate(queue_names::deferred, queue_id)) {
-            struct timespec ts[2] = {{0, UTIME_OMIT}, {0, 0}};
-            if (::utimensat(AT_FDCWD, p->c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0)
-                return queue_id + ": " + errno_text();
+        if (_q.locate(queue_names::deferred, queue_id)) {
+            std::string err = make_due(queue_id);
+            if (!err.empty()) return err;
             _deferred_wanted = true;
             _sched.unthrottle_all();
             schedule_pump();
@@ -368,6 +372,19 @@ std::string manager::flush(const std::string& queue_id, const std::string& site)
     return "";
 }
 
+std::string manager::make_due(const std::string& id) {
+    queue_file::open_status st;
+    std::string err;
+    read_options opt;
+    opt.log = false;
+    auto qf = queue_file::open(_q, queue_names::deferred, id, true, st, err, opt);
+    if (!qf) return st == queue_file::open_status::not_found ? "" : err;
+    schedule sc = qf->info().sched_damaged ? schedule{} : qf->info().sched;
+    sc.next_try = 0;
+    if (!qf->set_schedule(sc, err, true)) return err;
+    return "";
+}
+
 void manager::run_site_scan() {
     // mark the deferred files with a pending recipient at the site as due now
     size_t examined = 0;
@@ -394,8 +411,8 @@ void manager::run_site_scan() {
             }
         }
         if (!match) continue;
-        struct timespec ts[2] = {{0, UTIME_OMIT}, {0, 0}};
-        if (::futimens(fd.get(), ts) == 0) marked = true;
+        fd.reset();
+        if (make_due(it->id).empty()) marked = true;
     }
     if (marked) _deferred_wanted = true;
     if (!_site_scan.running()) {

@@ -105,6 +105,7 @@ private:
         size_t rcpt_load = 0;            // recipients counted against recipient_limit
         std::vector<pass_result> results;  // by recipient index, this pass
         bool finishing = false;
+        bool complete = false;           // every recipient done; nothing written: remove the file
         bool io_error = false;           // a write failed: leave the file for a later pass
         std::map<std::vector<uint32_t>, int> crashes;  // entry -> agent crashes
         // notices (finish.cpp)
@@ -129,6 +130,7 @@ private:
     void route_message(message& m);
     void arm_timers();
     void run_site_scan();
+    std::string make_due(const std::string& id);  // schedule next_try = 0 (under the lock)
     int64_t now_ms() const;
 
     // deliver.cpp

@@ -18,6 +18,7 @@ route router::by_class(const std::string& rcpt, const std::string& domain, domai
         r.transport = _s.local_transport;
         r.nexthop = rcpt;
         break;
+    case domain_class::virtual_alias:
     case domain_class::virtual_mailbox:
         r.transport = _s.virtual_transport;
         r.nexthop = rcpt;
@@ -81,6 +82,22 @@ route router::resolve(std::string_view recipient) const {
     std::string domain = address_domain(rcpt);
     if (!_s.double_bounce.empty() && rcpt == to_lower(_s.double_bounce))
         return {route::kind::discard, "", "", "2.0.0", "mail to the double-bounce address is discarded"};
+    if (_s.virtual_alias_maps) {
+        std::string local(address_local(rcpt));
+        std::vector<std::string> keys{rcpt};
+        if (!_s.delimiters.empty()) {
+            auto p = local.find_first_of(_s.delimiters);
+            if (p != std::string::npos && p > 0)
+                keys.push_back(local.substr(0, p) + (domain.empty() ? "" : "@" + domain));
+        }
+        if (!domain.empty()) keys.push_back("@" + domain);
+        for (const auto& k : keys) {
+            std::string value;
+            int r = _s.virtual_alias_maps(k, value);
+            if (r < 0) return {route::kind::defer, "", "", "4.3.0", "virtual_alias_maps lookup failed: " + value};
+            if (r > 0) return {route::kind::deliver, _s.virtual_transport, rcpt, "", ""};
+        }
+    }
     if (_s.transport_maps) {
         std::vector<std::string> keys{rcpt};
         if (!domain.empty()) {

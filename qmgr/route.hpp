@@ -1,8 +1,13 @@
 // route.hpp - where a recipient goes: transport class and next hop.
-// Order (as in Postfix's trivial-rewrite): transport_maps (the whole
+// Order: an address with a virtual_alias_maps entry (the address, the
+// address without its +extension, or @domain) goes to local-delivery, which
+// expands it (Postfix does that in cleanup; tern at delivery, so that one
+// address can become many without rewriting the queue file); then, as in
+// Postfix's trivial-rewrite, transport_maps (the whole
 // address, then the domain, then each parent ".domain", then "*"); then the
-// domain's class: mydestination -> local_transport, virtual_mailbox_domains
-// -> virtual_transport (both served by local-delivery), anything else ->
+// domain's class: mydestination -> local_transport, virtual_alias_domains
+// and virtual_mailbox_domains -> virtual_transport (both served by
+// local-delivery), anything else ->
 // default_transport with relayhost, or the recipient domain, as next hop.
 // Built-in transports: "error" (bounce with the next hop as text), and
 // "discard" (drop, reported as delivered). Mail to the double-bounce
@@ -39,6 +44,8 @@ struct router_settings {
     std::string relayhost;               // "" = the recipient domain
     std::string double_bounce;           // discard mail to this address ("" = none)
     transport_lookup transport_maps;     // may be empty
+    transport_lookup virtual_alias_maps; // may be empty
+    std::string delimiters = "+";        // recipient_delimiter
 };
 
 class router {

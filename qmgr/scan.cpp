@@ -4,8 +4,11 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <unistd.h>
 
+#include "lib/fd.hpp"
 #include "lib/log.hpp"
+#include "lib/queue_file.hpp"
 #include "lib/queue_id.hpp"
 
 namespace tern::qmgr {
@@ -56,6 +59,21 @@ std::optional<dir_scanner::item> dir_scanner::next(struct stat* st) {
         return item{name, path};
     }
     return std::nullopt;
+}
+
+std::optional<int64_t> read_next_try(const std::string& path) {
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return std::nullopt;
+    unsigned char b[20];
+    ssize_t n = ::pread(fd.get(), b, sizeof b, queue_format::sched_offset);
+    if (n != static_cast<ssize_t>(sizeof b)) return std::nullopt;
+    auto u32 = [&](size_t o) {
+        return static_cast<uint32_t>(b[o]) | static_cast<uint32_t>(b[o + 1]) << 8 |
+               static_cast<uint32_t>(b[o + 2]) << 16 | static_cast<uint32_t>(b[o + 3]) << 24;
+    };
+    if (queue_format::crc32c(b, 16) != u32(16)) return 0;
+    uint64_t v = static_cast<uint64_t>(u32(0)) | static_cast<uint64_t>(u32(4)) << 32;
+    return static_cast<int64_t>(v);
 }
 
 }  // namespace tern::qmgr

@@ -46,4 +46,11 @@ private:
     int _max_depth = 0;
 };
 
+// The retry time in a queue file's header (docs/queue.md: bytes 40..59,
+// with their own CRC), read with one small pread: the deferred scan looks
+// at it for every file without parsing the envelope. 0 when the schedule
+// is damaged (due now, as lib/queue's reader treats it); nullopt when the
+// file cannot be read (gone, or not a queue file).
+std::optional<int64_t> read_next_try(const std::string& path);
+
 }  // namespace tern::qmgr

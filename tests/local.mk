@@ -13,6 +13,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/passwd_test.cpp \
 	tests/unit/privs_test.cpp \
 	tests/unit/qmgr_bounce_test.cpp \
+	tests/unit/qmgr_route_test.cpp \
 	tests/unit/qmgr_sched_test.cpp \
 	tests/unit/stream_test.cpp \
 	tests/unit/strutil_test.cpp \

@@ -18,7 +18,7 @@ using namespace tern::local;
 namespace {
 
 struct fixture {
-    std::map<std::string, std::string> aliases, vmailbox;
+    std::map<std::string, std::string> aliases, vmailbox, valias;
     std::map<std::string, user_info> users;
     std::map<std::string, file_text> files;  // path -> content
     std::vector<std::pair<uid_t, std::string>> reads;  // who read what
@@ -26,7 +26,8 @@ struct fixture {
 
     resolver_settings settings() const {
         resolver_settings s;
-        s.domains = domain_classifier(domain_list({"mail.example.test", "localhost"}), domain_list({"example.test"}));
+        s.domains = domain_classifier(domain_list({"mail.example.test", "localhost"}), domain_list({"example.test"}),
+                                      domain_list({"alias.example"}));
         s.virtual_mailbox_base = "/srv/mail";
         s.virtual_owner = {"tern", 900, 900, "/", ""};
         s.default_privs = {"nobody", 65534, 65534, "/", ""};
@@ -42,6 +43,10 @@ struct fixture {
         h.vmailbox = [this](const std::string& k) {
             auto it = vmailbox.find(k);
             return it == vmailbox.end() ? value_lookup{} : value_lookup{found::yes, it->second, ""};
+        };
+        h.valias = [this](const std::string& k) {
+            auto it = valias.find(k);
+            return it == valias.end() ? value_lookup{} : value_lookup{found::yes, it->second, ""};
         };
         h.user = [this](const std::string& n) -> std::optional<user_info> {
             auto it = users.find(n);
@@ -246,6 +251,34 @@ TEST_CASE("resolve: alias to itself, cycles, duplicates and depth") {
     CHECK(lim.leaves.empty());
     auto ok = f.run("many@localhost");
     CHECK(ok.leaves.size() == 30);
+}
+
+TEST_CASE("resolve: virtual aliases") {
+    fixture f;
+    f.valias["sales@alias.example"] = "alice@example.test bob@example.test, far@remote.example";
+    f.valias["@catch.example.test"] = "alice@example.test";
+    f.valias["info@example.test"] = "info@example.test, alice@example.test";
+    f.vmailbox["info@example.test"] = "info/";
+    auto r = f.run("sales@alias.example");
+    REQUIRE(r.result == outcome::deliver);
+    CHECK(r.leaves.size() == 3);
+    CHECK(find_leaf(r, leaf_kind::forward, "far@remote.example"));
+    // +tag: the entry without the extension matches, the tag propagates
+    auto t = f.run("sales+x@alias.example");
+    REQUIRE(t.leaves.size() == 3);
+    auto a = find_leaf(t, leaf_kind::maildir, "/srv/mail/alice@example.test/");
+    REQUIRE(a);
+    CHECK(a->extension == "x");
+    // a catch-all of any domain
+    auto c = f.run("whoever@catch.example.test");
+    REQUIRE(c.leaves.size() == 1);
+    CHECK(c.leaves[0].dest == "/srv/mail/alice@example.test/");
+    // a virtual alias domain without an entry: unknown user
+    CHECK(f.run("nobody@alias.example").status == "5.1.1");
+    // an address aliased to itself is delivered as is, plus the others
+    auto self = f.run("info@example.test");
+    REQUIRE(self.leaves.size() == 2);
+    CHECK(find_leaf(self, leaf_kind::maildir, "/srv/mail/info/"));
 }
 
 TEST_CASE("resolve: Delivered-To loops") {
