@@ -379,8 +379,10 @@ store_result agent::run_leaf(const task& t, const job& j) {
         if (in_spool) {
             // the spool belongs to root (and group mail): create a missing
             // mailbox for its user before becoming the user
+            // a group-writable spool (root:mail 2775): its group is needed for
+            // the dotlock; never group root
             struct stat sd;
-            if (::stat(_s.spool_dir.c_str(), &sd) == 0) extra = sd.st_gid;
+            if (::stat(_s.spool_dir.c_str(), &sd) == 0 && (sd.st_mode & S_IWGRP) && sd.st_gid != 0) extra = sd.st_gid;
             unique_fd fd(::open(l.dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
             if (fd && ::fchown(fd.get(), uid, gid) != 0) return {"4.3.0", "chown " + l.dest + ": " + errno_text()};
         }
@@ -409,8 +411,9 @@ store_result agent::run_leaf(const task& t, const job& j) {
         std::string dir = l.dest;
         if (j.facts.spam && !_s.spam_folder.empty()) {
             if (dir.back() != '/') dir += '/';
-            dir += "." + _s.spam_folder + "/";
+            dir += "." + _s.spam_folder;  // a maildir++ folder
         }
+        while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
         auto r = store_maildir(dir, src, _s.mailbox_size_limit);
         if (r.status[0] == '2' && j.facts.spam && !_s.spam_folder.empty()) r.text += " folder " + _s.spam_folder;
         return r;
