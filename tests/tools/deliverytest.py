@@ -82,15 +82,15 @@ def message(subject, body="Hello.\n", extra="", sender="bob@example.test", to="a
 
 def maildir_messages(path, folder=None):
     """[email.message.Message] in a maildir (new/ and cur/), or []."""
-    if not os.path.isdir(path):
-        return []
-    md = mailbox.Maildir(path, factory=None, create=False)
     if folder:
-        try:
-            md = md.get_folder(folder)
-        except mailbox.NoSuchMailboxError:
-            return []
-    return [m for m in md]
+        path = os.path.join(path, "." + folder)
+    # a maildir being made has new/ before cur/
+    if not all(os.path.isdir(os.path.join(path, d)) for d in ("new", "cur", "tmp")):
+        return []
+    try:
+        return [m for m in mailbox.Maildir(path, factory=None, create=False)]
+    except FileNotFoundError:  # a message moved between listing and reading
+        return []
 
 
 def wait_maildir(path, n, timeout=30, folder=None):
