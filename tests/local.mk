@@ -4,10 +4,13 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
 	tests/unit/attr_test.cpp \
 	tests/unit/config_test.cpp \
+	tests/unit/dns_test.cpp \
 	tests/unit/fd_test.cpp \
 	tests/unit/master_cf_test.cpp \
 	tests/unit/strutil_test.cpp
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
+# dns_test starts tests/tools/dns_server.py from the source tree
+tests_unit_unit_tests_CPPFLAGS = $(AM_CPPFLAGS) -DTERN_SRCDIR='"$(abs_top_srcdir)"'
 
 EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
 
