@@ -4,6 +4,7 @@
 // (tests/tools/dns_server.py, started here on a free port).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -818,6 +819,7 @@ TEST_CASE("resolver against a real DNS server", "[dns]") {
         CHECK(x.addresses == std::vector<std::string>{"127.0.0.44"});
         REQUIRE(srv.command("add late.other.test. 0 IN A 127.0.0.45"));
         x = r->lookup("late.other.test", rr_type::a);
+        std::sort(x.addresses.begin(), x.addresses.end());  // RRset order is not kept
         CHECK(x.addresses == std::vector<std::string>{"127.0.0.44", "127.0.0.45"});
         REQUIRE(srv.command("remove late.other.test A"));
         CHECK(r->lookup("late.other.test", rr_type::a).st == status::nxdomain);
@@ -972,6 +974,42 @@ TEST_CASE("resolver: with a trust anchor, unsigned answers are bogus", "[dns]") 
     CHECK(x.st == status::bogus);
     CHECK_FALSE(x.secure);
     CHECK_FALSE(x.error.empty());
+}
+
+TEST_CASE("resolver: created before chroot and privilege drop, works after", "[dns]") {
+    if (geteuid() != 0) {
+        WARN("not root: chroot test skipped");
+        return;
+    }
+    dns_server srv(test_zone());
+    char tmpl[] = "/tmp/tern-dnsjail.XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        // child: no Catch2 macros here, the exit code tells
+        alarm(20);
+        event_loop loop;
+        std::string err;
+        auto o = srv.opts(3000ms);
+        auto res = resolver::create(loop, o, err);
+        if (!res) _exit(2);
+        if (chroot(tmpl) != 0 || chdir("/") != 0) _exit(3);
+        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(4);
+        int code = 10;
+        auto q = res->lookup_mx("example.test", [&](const result& x) {
+            code = x.st == status::ok && x.mx.size() == 3 ? 0 : 11;
+            loop.exit();
+        });
+        loop.run();
+        res.reset();
+        _exit(code);
+    }
+    int st = 0;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    rmdir(tmpl);
+    REQUIRE(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 0);
 }
 
 TEST_CASE("resolver: bad configuration is reported", "[dns]") {
