@@ -90,6 +90,11 @@ def test_nxdomain_and_nodata(dns):
     r = ask(dns, "mx2.example.test", "AAAA")
     assert r.header.rcode == RCODE.NOERROR and not r.rr
     assert r.auth[0].rtype == QTYPE.SOA
+    # a name that only has names below it exists (empty non-terminal)
+    r = ask(dns, "_tcp.mx1.example.test", "TLSA")
+    assert r.header.rcode == RCODE.NOERROR and not r.rr
+    r = ask(dns, "in-addr.arpa", "PTR")
+    assert r.header.rcode == RCODE.NOERROR and not r.rr
     # outside any SOA in the data: a made-up one for the parent, TTL 0
     r = ask(dns, "nowhere.invalid", "A")
     assert r.header.rcode == RCODE.NXDOMAIN and r.auth[0].ttl == 0

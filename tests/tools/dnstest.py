@@ -159,6 +159,10 @@ class DnsServer:
                   rdata=SOA("ns.dnstest.invalid.", "hostmaster.dnstest.invalid.",
                             (1, 3600, 600, 86400, n)))
 
+    def _has_below(self, label):
+        n = len(label.label)
+        return any(len(k.label) > n and k.matchSuffix(label) for k in self._records)
+
     def answer(self, request):
         """Build the reply DNSRecord for a parsed request, or None to stay silent."""
         reply = DNSRecord(DNSHeader(id=request.header.id, bitmap=request.header.bitmap,
@@ -191,7 +195,10 @@ class DnsServer:
                 seen.add(name)
                 rrs = self._records.get(name)
                 if not rrs:
-                    reply.header.rcode = RCODE.NXDOMAIN
+                    # an empty non-terminal (only names below it have data)
+                    # exists: NODATA; RFC 8020 NXDOMAIN means nothing below
+                    if not self._has_below(name):
+                        reply.header.rcode = RCODE.NXDOMAIN
                     reply.add_auth(self._negative_soa(name))
                     return reply
                 if qtype == QTYPE.ANY:
