@@ -166,7 +166,8 @@ private:
 bool parse_dns_answer(const uint8_t* data, size_t len, rr_type qtype, result& out);
 
 // "192.0.2.1" -> "1.2.0.192.in-addr.arpa", "2001:db8::1" -> nibbles under
-// ip6.arpa. Brackets ("[::1]") are accepted. nullopt for anything else.
+// ip6.arpa; an IPv4-mapped IPv6 address (::ffff:192.0.2.1) gets the IPv4
+// name. Brackets ("[::1]") are accepted. nullopt for anything else.
 std::optional<std::string> reverse_name(std::string_view ip);
 
 // A name we are willing to ask: 1-253 characters (one trailing dot allowed),

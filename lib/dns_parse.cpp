@@ -362,6 +362,13 @@ std::optional<std::string> reverse_name(std::string_view ip) {
         return std::string(buf);
     }
     if (inet_pton(AF_INET6, s.c_str(), b) == 1) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+        if (std::memcmp(b, mapped, sizeof mapped) == 0) {
+            // ::ffff:a.b.c.d (a dual-stack socket's IPv4 client) is that IPv4 address
+            char buf[64];
+            std::snprintf(buf, sizeof buf, "%u.%u.%u.%u.in-addr.arpa", b[15], b[14], b[13], b[12]);
+            return std::string(buf);
+        }
         static const char hex[] = "0123456789abcdef";
         std::string r;
         r.reserve(72);

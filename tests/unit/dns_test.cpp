@@ -513,6 +513,7 @@ TEST_CASE("parse_dns_answer: random corruption never crashes", "[dns]") {
 TEST_CASE("reverse_name, valid_query_name, combine_addresses", "[dns]") {
     CHECK(reverse_name("192.0.2.1") == "1.2.0.192.in-addr.arpa");
     CHECK(reverse_name("127.0.0.5") == "5.0.0.127.in-addr.arpa");
+    CHECK(reverse_name("::ffff:192.0.2.7") == "7.2.0.192.in-addr.arpa");
     CHECK(reverse_name("[::1]") == "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa");
     CHECK(reverse_name("2001:db8::abcd") ==
           "d.c.b.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
