@@ -504,7 +504,7 @@ bool is_fqdn(std::string_view domain) {
 
 bool is_fqdn_helo(std::string_view helo) {
     if (!helo.empty() && helo.front() == '[') return valid_address_literal(helo);
-    return is_fqdn(helo);
+    return helo.find('.') != std::string_view::npos && valid_domain(helo, false);
 }
 
 bool is_dot_atom(std::string_view local, bool utf8) {

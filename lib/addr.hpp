@@ -118,7 +118,7 @@ bool valid_address_literal(std::string_view s);
 bool valid_helo_hostname(std::string_view s);
 // A valid domain with at least two labels (reject_non_fqdn_sender/recipient).
 bool is_fqdn(std::string_view domain);
-// is_fqdn, or an address literal (reject_non_fqdn_helo_hostname).
+// An ASCII FQDN, or an address literal (reject_non_fqdn_helo_hostname).
 bool is_fqdn_helo(std::string_view helo);
 
 // RFC 5321 Dot-string (optionally with UTF-8 atoms).

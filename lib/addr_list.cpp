@@ -160,8 +160,13 @@ public:
             if (j < n && is_sp(_t[j], '<')) {
                 mail_address a;
                 a.display_raw = phrase(i, j);
-                size_t k = angle_end(j + 1);
-                angle_addr(j + 1, k, a);
+                size_t ab = j + 1;
+                while (ab < n && is_sp(_t[ab], '<')) {  // "<<a@b>>"
+                    _out.bad_syntax = true;
+                    ++ab;
+                }
+                size_t k = angle_end(ab);
+                angle_addr(ab, k, a);
                 i = k;
                 if (i < n && is_sp(_t[i], '>')) ++i;
                 // Anything but comments before the next separator is junk.

@@ -2,6 +2,7 @@
 check_PROGRAMS += tests/unit/unit_tests
 tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
+	tests/unit/addr_test.cpp \
 	tests/unit/attr_test.cpp \
 	tests/unit/config_test.cpp \
 	tests/unit/fd_test.cpp \
