@@ -228,7 +228,7 @@ bool charset_known(std::string_view charset);
 // HTML to plain text for the spam tokeniser and SEARCH: tags, scripts,
 // styles and comments dropped, entities decoded, block tags become line
 // breaks, link targets kept as "href=URL" (and images as "src=URL").
-// Input and output are UTF-8.
+// Input is UTF-8 (other bytes become U+FFFD); output is well-formed UTF-8.
 std::string html_to_text(std::string_view html);
 
 // ---------------------------------------------------------------------------

@@ -467,6 +467,9 @@ public:
                     }
                     text(seq);
                     i += len;
+                } else if (static_cast<unsigned char>(c) >= 0x80) {
+                    text("\xEF\xBF\xBD");  // not UTF-8: U+FFFD keeps the output well-formed
+                    ++i;
                 } else {
                     text(std::string_view(&_h[i], 1));
                     ++i;
@@ -541,8 +544,8 @@ private:
                 while (j < n && !is_space(_h[j]) && _h[j] != '>') ++j;
                 val = _h.substr(vb, j - vb);
             }
-            if (attr == "href" && href.empty()) href = std::string(trim(decode_entities(val)));
-            else if (attr == "src" && src.empty()) src = std::string(trim(decode_entities(val)));
+            if (attr == "href" && href.empty()) href = utf8_sanitize(trim(decode_entities(val)));
+            else if (attr == "src" && src.empty()) src = utf8_sanitize(trim(decode_entities(val)));
         }
         size_t after = j < n ? j + 1 : n;
         if (!closing && (name == "script" || name == "style")) {

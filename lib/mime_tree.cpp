@@ -219,6 +219,8 @@ private:
                 c.header_offset = c.body_offset = end;
                 c.header_size = c.body_size = c.header_lines = c.body_lines = 0;
                 c.header_bare_lf = c.body_bare_lf = 0;
+                c.header = header_section{};
+                c.header.offset = end;
             }
         }
         node.header_size = node.body_offset - pos;
@@ -344,7 +346,7 @@ std::optional<byte_range> imap_section(const mime_part& root, std::string_view s
     }
     std::string_view numbers = spec.substr(0, num_end);
     std::string_view kw = num_end == 0 ? spec : (num_end < spec.size() ? spec.substr(num_end + 1) : "");
-    if (num_end > 0 && num_end < spec.size() && spec[num_end] != '.') return std::nullopt;
+    if (num_end > 0 && num_end < spec.size() && kw.empty()) return std::nullopt;  // "1." 
     bool header = iequals(kw, "HEADER") || istarts_with(kw, "HEADER.FIELDS");
     bool text = iequals(kw, "TEXT");
     bool mime = iequals(kw, "MIME");
@@ -390,8 +392,10 @@ void walk_text(std::string_view msg, const mime_part& node,
             size_t cut = lim.max_total_bytes - total;
             while (cut > 0 && (static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) --cut;
             t.resize(cut);
+            total = lim.max_total_bytes;  // nothing more after a cut
+        } else {
+            total += t.size();
         }
-        total += t.size();
         fn(node, t);
     }
 }

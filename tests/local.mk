@@ -7,7 +7,10 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/config_test.cpp \
 	tests/unit/fd_test.cpp \
 	tests/unit/master_cf_test.cpp \
-	tests/unit/strutil_test.cpp
+	tests/unit/mime_test.cpp \
+	tests/unit/mime_tree_test.cpp \
+	tests/unit/strutil_test.cpp \
+	tests/unit/utf8_test.cpp
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
 
 EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
