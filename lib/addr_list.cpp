@@ -239,7 +239,8 @@ private:
             std::string out = "[";
             for (char c : unquote(t))
                 if (!is_ws(c)) out += c;
-            return out + "]";
+            if (_s[t.end - 1] == ']' && t.end - t.begin >= 2) out += ']';  // unterminated: not added
+            return out;
         }
         case tk::special: return std::string(1, t.ch);
         default: return std::string(raw(t));

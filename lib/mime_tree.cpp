@@ -140,6 +140,16 @@ private:
         node.children.clear();
     }
 
+    static void make_empty(mime_part& c, size_t at) {
+        c.header_offset = c.body_offset = at;
+        c.header_size = c.body_size = c.header_lines = c.body_lines = 0;
+        c.header_bare_lf = c.body_bare_lf = 0;
+        c.header = header_section{};
+        c.header.offset = at;
+        for (auto& g : c.children) make_empty(g, at);
+        if (c.type.is("multipart")) degrade(c);
+    }
+
     // Parses the entity (header + body) at pos; returns where it stopped.
     stop parse_entity(mime_part& node, size_t pos, size_t depth, bool digest_child) {
         ++_parts;
@@ -215,14 +225,13 @@ private:
         size_t end = content_end(st, pos);
         if (end < body_start) {
             node.body_offset = end;
-            for (auto& c : node.children) {  // an embedded message that is empty
-                c.header_offset = c.body_offset = end;
-                c.header_size = c.body_size = c.header_lines = c.body_lines = 0;
-                c.header_bare_lf = c.body_bare_lf = 0;
-                c.header = header_section{};
-                c.header.offset = end;
-            }
+            node.header.size = end - pos;  // only the empty line is cut off
+            node.header.has_separator = false;
         }
+        // Likewise an empty last child that begins after that line break
+        // (a delimiter line directly followed by the parent's delimiter).
+        for (auto& c : node.children)
+            if (c.header_offset > end) make_empty(c, end);
         node.header_size = node.body_offset - pos;
         node.body_size = std::max(end, node.body_offset) - node.body_offset;
         count_lines(_m.substr(pos, node.header_size), node.header_lines, node.header_bare_lf);

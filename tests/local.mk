@@ -14,6 +14,7 @@ tests_unit_unit_tests_SOURCES = \
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
 
 EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
+EXTRA_DIST += tests/fuzz
 
 # make check: unit tests, then the integration tests against real instances.
 # The summary's last line is "N passed, N failed".

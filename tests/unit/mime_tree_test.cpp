@@ -108,6 +108,7 @@ void check_node(std::string_view msg, const mime_part& root, const mime_part& n,
     CHECK(n.header_offset + n.header_size == n.body_offset);
     CHECK(n.body_offset + n.body_size <= hi);
     CHECK(n.header.offset == n.header_offset);
+    CHECK(n.header.size == n.header_size);
     for (const auto& f : n.header.fields) {
         CHECK(f.offset >= n.header_offset);
         CHECK(f.offset + f.raw.size() <= n.body_offset);
@@ -471,6 +472,22 @@ TEST_CASE("MIME tree: broken boundaries", "[mime]") {
         CHECK(e->header_range().in(m) == "Subject: s\n");
         CHECK(e->body_size == 0);
         CHECK(t.root.children[1].body_size == 0);
+    }
+    SECTION("a delimiter line directly followed by the parent's delimiter") {
+        std::string m =
+            "Content-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: multipart/mixed; boundary=i\n\n"
+            "--i\n\nA\n--i\n--o\n\nB\n--o--\n";
+        for (const std::string& msg : {m, crlf(m)}) {
+            auto t = parse_mime(msg);
+            check_tree(msg, t);
+            const mime_part& inner = t.root.children[0];
+            REQUIRE(inner.children.size() == 2);
+            CHECK(inner.children[1].header_size == 0);
+            CHECK(inner.children[1].body_size == 0);
+            CHECK(inner.children[1].header_offset == inner.body_offset + inner.body_size);
+            CHECK(slice(msg, t.root, "1.1") == "A");
+            CHECK(slice(msg, t.root, "2") == "B");
+        }
     }
     SECTION("8-bit bytes in part headers") {
         std::string m =
