@@ -220,7 +220,8 @@ public:
             if (auto inner = unbrace(e)) e = *inner;  // { key = text with spaces }
             auto eq = e.find('=');
             if (eq == std::string_view::npos) {
-                errors.push_back({spec(), 0, "missing '=' in \"" + printable(e, 60) + "\""});
+                errors.push_back({spec(), 0, "missing '=' in \"" + printable(e, 60) +
+                                                 "\" (write { key = value } for text with spaces)"});
                 return false;
             }
             auto key = trim(e.substr(0, eq));

@@ -32,6 +32,10 @@ std::optional<net_list> net_list::parse(std::string_view list, std::string& err,
             }
             for (const auto& ce : errors) log::error("table %s: %s", t->spec().c_str(), ce.str().c_str());
             e.table = std::move(t);
+        } else if (s.find_first_of(":/[") == std::string_view::npos &&
+                   s.find_first_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string_view::npos) {
+            err = "\"" + printable(text, 60) + "\": host names are not supported; use addresses, networks or a cidr: table";
+            return std::nullopt;
         } else {
             err = net_err.empty() ? "\"" + printable(text, 60) + "\": not a network or type:table" : net_err;
             return std::nullopt;

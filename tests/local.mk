@@ -2,9 +2,12 @@
 check_PROGRAMS += tests/unit/unit_tests
 tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
+	tests/unit/aliases_test.cpp \
 	tests/unit/attr_test.cpp \
 	tests/unit/config_test.cpp \
+	tests/unit/db_test.cpp \
 	tests/unit/fd_test.cpp \
+	tests/unit/maps_test.cpp \
 	tests/unit/master_cf_test.cpp \
 	tests/unit/strutil_test.cpp
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
