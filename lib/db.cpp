@@ -225,14 +225,23 @@ std::optional<builder> builder::start(const std::string& target, db_type type, m
     builder b;
     b._target = target;
     // A unique name next to the target: the rename stays inside one file system.
-    b._temp = target + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_temp_counter++);
-    db_ptr d = create_handle(b._temp, err);
-    if (!d) return std::nullopt;
-    int ret = d->open(d.get(), nullptr, b._temp.c_str(), nullptr, native(type), DB_CREATE | DB_EXCL, mode & 0666);
-    if (ret != 0) {
-        err = "create " + b._temp + ": " + reason(ret);
-        return std::nullopt;
+    // DB_EXCL never reuses a name; a leftover of a crashed build with the
+    // same pid only costs another try
+    db_ptr d;
+    std::string temp;
+    for (int attempt = 0;; ++attempt) {
+        temp = target + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_temp_counter++);
+        d = create_handle(temp, err);
+        if (!d) return std::nullopt;
+        int ret = d->open(d.get(), nullptr, temp.c_str(), nullptr, native(type), DB_CREATE | DB_EXCL, mode & 0666);
+        if (ret == 0) break;
+        if (ret != EEXIST || attempt >= 20) {
+            err = "create " + temp + ": " + reason(ret);
+            return std::nullopt;  // b has no temp name yet: nothing is removed
+        }
+        t_last_message.clear();
     }
+    b._temp = temp;
     b._h = handle(std::move(d), b._temp);
     int fd = b._h.fd();
     // exact mode regardless of umask; owner when asked (root builds for others)
