@@ -18,6 +18,7 @@ lib_libtern_a_SOURCES = \
 	lib/net.cpp lib/net.hpp \
 	lib/net_list.cpp lib/net_list.hpp \
 	lib/params.cpp lib/params.hpp \
+	lib/passwd.cpp lib/passwd.hpp \
 	lib/params_access.cpp \
 	lib/params_core.cpp \
 	lib/params_delivery.cpp \
@@ -27,4 +28,5 @@ lib_libtern_a_SOURCES = \
 	lib/server.cpp lib/server.hpp \
 	lib/stream.cpp lib/stream.hpp \
 	lib/strutil.cpp lib/strutil.hpp \
-	lib/tls.cpp lib/tls.hpp
+	lib/tls.cpp lib/tls.hpp \
+	lib/workers.cpp lib/workers.hpp
