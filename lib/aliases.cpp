@@ -90,7 +90,13 @@ std::string classify(std::string_view raw, std::vector<alias_target>& out) {
                 else if (!in_q && is_space(c[i]))
                     return "white space in address \"" + printable(raw, 60) + "\" (quote it, or separate with commas)";
             }
-            if (c.size() >= 2 && c.front() == '<' && c.back() == '>') c = c.substr(1, c.size() - 2);
+            if (c.size() >= 2 && c.front() == '<' && c.back() == '>') {
+                c = c.substr(1, c.size() - 2);
+                // what is left must read as this same address again
+                if (!c.empty() && (c[0] == '/' || c[0] == '|' || c[0] == '<' || istarts_with(c, ":include:") ||
+                                   unquote_whole(c)))
+                    return "bad address in angle brackets \"" + printable(raw, 60) + "\"";
+            }
         }
         if (c.empty() || c == "<>") return "empty address in \"" + printable(raw, 60) + "\"";
         t.text = std::string(c);

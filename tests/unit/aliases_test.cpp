@@ -88,6 +88,10 @@ TEST_CASE("alias value lists", "[maps][aliases]") {
         {"/path with space", "white space in a file name"},
         {"a\x01" "b", "control character"},
         {"<>", "empty address"},
+        {"</>", "bad address in angle brackets"},  // found by fuzzing: must not read back as a file
+        {"<|cmd>", "bad address in angle brackets"},
+        {"<\"|cmd\">", "bad address in angle brackets"},
+        {"<<a>>", "bad address in angle brackets"},
     };
     for (const auto& b : bads) {
         INFO(b.in);
