@@ -7,7 +7,17 @@ lib_libtern_a_SOURCES = \
 	lib/fd.cpp lib/fd.hpp \
 	lib/ipc.cpp lib/ipc.hpp \
 	lib/log.cpp lib/log.hpp \
+	lib/mailbox.hpp \
+	lib/mailbox_deliver.cpp \
+	lib/mailbox_folder.cpp \
+	lib/mailbox_impl.hpp \
+	lib/mailbox_index.cpp lib/mailbox_index.hpp \
+	lib/mailbox_lock.cpp lib/mailbox_lock.hpp \
+	lib/mailbox_maildir.cpp \
+	lib/mailbox_mbox.cpp \
+	lib/mailbox_store.cpp \
 	lib/master_cf.cpp lib/master_cf.hpp \
+	lib/mbox_format.cpp lib/mbox_format.hpp \
 	lib/net.cpp lib/net.hpp \
 	lib/params.cpp lib/params.hpp \
 	lib/params_access.cpp \

@@ -5,7 +5,11 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/attr_test.cpp \
 	tests/unit/config_test.cpp \
 	tests/unit/fd_test.cpp \
+	tests/unit/mailbox_mbox_test.cpp \
+	tests/unit/mailbox_test.cpp \
+	tests/unit/mailbox_test_util.hpp \
 	tests/unit/master_cf_test.cpp \
+	tests/unit/mbox_format_test.cpp \
 	tests/unit/strutil_test.cpp
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
 
