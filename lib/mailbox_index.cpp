@@ -454,6 +454,7 @@ status folder_index::load_full() {
         _gen = gen;
         _snap_ino = st.st_ino;
         _snap_size = uint64_t(st.st_size);
+        _snap_fd = std::move(fd);
         _loaded = true;
         if (lfd && lgen == gen) {
             _log_fd = std::move(lfd);
@@ -605,6 +606,7 @@ void folder_index::unlock() {
 void folder_index::invalidate() {
     // Keep the entries: the reload diffs against them, so sessions hear of the truth.
     _snap_ino = 0;
+    _snap_fd.reset();
     _pending.clear();
     _need_snapshot = false;
     _txn_modseq = 0;
@@ -783,6 +785,7 @@ status folder_index::write_snapshot() {
         }
         _snap_ino = st.st_ino;
         _snap_size = text.size();
+        _snap_fd = std::move(fd);
     }
     std::string ltmp = _base + ".log.tmp";
     unique_fd lfd(::open(ltmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));

@@ -97,6 +97,9 @@ private:
     uint64_t _gen = 0;
     uint64_t _max_gen_seen = 0;
     uint32_t _salvaged_uidvalidity = 0;
+    // The snapshot we loaded stays open: while we hold it, its inode number
+    // cannot be reused by a later snapshot, so an inode change is reliable.
+    unique_fd _snap_fd;
     ino_t _snap_ino = 0;
     uint64_t _snap_size = 0;
     unique_fd _log_fd;
