@@ -12,6 +12,7 @@ lib_libtern_a_SOURCES = \
 	lib/mailbox_folder.cpp \
 	lib/mailbox_impl.hpp \
 	lib/mailbox_index.cpp lib/mailbox_index.hpp \
+	lib/mailbox_index_write.cpp \
 	lib/mailbox_lock.cpp lib/mailbox_lock.hpp \
 	lib/mailbox_maildir.cpp \
 	lib/mailbox_mbox.cpp \

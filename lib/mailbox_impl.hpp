@@ -111,6 +111,7 @@ private:
 
     std::string _path;
     unique_fd _fd;  // for reads; its inode matches the index's scan[0]
+    bool _changed_flags = false;  // write back at destruction unless checkpoint() ran
 };
 
 // ---------------------------------------------------------------- stores

@@ -73,7 +73,14 @@ mbox_folder::mbox_folder(std::string path, std::string index_base, std::string n
     : folder(std::move(name), mode, lim, std::make_unique<folder_index>(std::move(index_base), lim)),
       _path(std::move(path)) {}
 
-mbox_folder::~mbox_folder() = default;
+mbox_folder::~mbox_folder() {
+    // A session that changed flags writes them to the file when it ends, in
+    // case imapd did not call checkpoint() (a dropped connection).
+    if (_changed_flags && !read_only()) {
+        status s = checkpoint();
+        if (!s) log::warn("mailbox %s: flags not written back: %s", _path.c_str(), s.reason.c_str());
+    }
+}
 
 status mbox_folder::open(const std::string& path, const std::string& index_base, std::string name, open_mode mode,
                          const limits& lim, std::unique_ptr<folder>& out) {
@@ -308,10 +315,12 @@ status mbox_folder::read_impl(uint32_t uid, std::string& out) {
 status mbox_folder::apply_flags_locked(uint32_t, uint32_t, uint32_t) {
     // Lazy: the file gets the new Status headers at checkpoint() or expunge.
     _index->set_dirty(true);
+    _changed_flags = true;
     return status::ok();
 }
 
 status mbox_folder::checkpoint() {
+    _changed_flags = false;
     if (read_only() || !_index->dirty) return status::ok();
     if (status s = begin_write(true); !s) return s;
     status s = _index->dirty ? rewrite_locked({}) : status::ok();

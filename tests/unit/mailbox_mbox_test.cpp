@@ -317,3 +317,52 @@ TEST_CASE("an mbox store without a folder directory holds only INBOX", "[mailbox
     CHECK(f->count() == 1);
     CHECK(::access((t.path + "/user.tern-index/INBOX.idx").c_str(), F_OK) == 0);
 }
+
+// mbox flag changes touch only the index log (the file waits for a
+// checkpoint), so the reader's view comes from the log alone.
+TEST_CASE("a reader sees a log record only once it is complete, cut at every byte", "[mailbox]") {
+    mbox_env e;
+    for (int i = 1; i <= 3; i++) e.deliver(i);
+    auto b = e.open("INBOX", open_mode::read_only);
+    std::string log = e.mail + "/.tern-index/INBOX.idx.log";
+    auto before = read_file(log);
+    REQUIRE(before);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        // The writer exits without its destructor, which would write the flags into the file.
+        std::unique_ptr<folder> a;
+        int bit;
+        store_result r;
+        bool ok = e.st->open_folder("INBOX", open_mode::read_write, a) && a->keyword_bit("$Work", true, bit) &&
+                  a->store({2}, flag_op::add, flag::seen, 1, std::nullopt, r) &&
+                  a->store({3}, flag_op::add, flag::flagged, 0, std::nullopt, r);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    auto after = read_file(log);
+    REQUIRE(after);
+    REQUIRE(after->starts_with(*before));
+    std::string tail = after->substr(before->size());
+    REQUIRE(std::count(tail.begin(), tail.end(), '\n') == 4);  // k, d, f, f
+    unique_fd fd(::open(log.c_str(), O_WRONLY));
+    REQUIRE(::ftruncate(fd.get(), off_t(before->size())) == 0);
+    std::vector<uint32_t> reported;
+    for (size_t k = 1; k <= tail.size(); k++) {
+        REQUIRE(::pwrite(fd.get(), tail.data() + k - 1, 1, off_t(before->size() + k - 1)) == 1);
+        auto c = sync_of(*b);
+        INFO("byte " << k << " of " << tail.size());
+        CHECK_FALSE(c.uidvalidity_changed);
+        CHECK(c.added.empty());
+        CHECK(c.expunged.empty());
+        if (tail[k - 1] != '\n') CHECK(c.flags_changed.empty());
+        reported.insert(reported.end(), c.flags_changed.begin(), c.flags_changed.end());
+        // Never half a record: message 2 has both of its changes or none.
+        auto* m = b->find(2);
+        CHECK((m->flags == 0 ? m->keywords == 0 : (m->flags == flag::seen && m->keywords == 1)));
+    }
+    CHECK(reported == std::vector<uint32_t>{2, 3});
+    CHECK(b->keywords() == std::vector<std::string>{"$Work"});
+    CHECK(b->find(3)->flags == flag::flagged);
+}
