@@ -143,7 +143,8 @@ bool index_unescape(std::string_view s, std::string& out) {
     return true;
 }
 
-folder_index::folder_index(std::string base, const limits& lim) : _base(std::move(base)), _lim(lim) {}
+folder_index::folder_index(std::string base, const limits& lim, bool create_dir)
+    : _base(std::move(base)), _lim(lim), _create_dir(create_dir) {}
 folder_index::~folder_index() = default;
 
 index_entry* folder_index::find(uint32_t uid) {
@@ -309,7 +310,7 @@ status folder_index::load_full() {
         }
 
         // Parse into a fresh object, then swap the state in.
-        folder_index n(_base, _lim);
+        folder_index n(_base, _lim, false);
         std::string_view rest(text);
         auto next_line = [&](std::string_view& line) {
             size_t nl = rest.find('\n');

@@ -31,7 +31,9 @@ struct index_entry {
 
 class folder_index {
 public:
-    folder_index(std::string base, const limits& lim);
+    // create_dir: the lock may create the index's directory (mbox index
+    // directories); a maildir folder whose directory is gone stays gone.
+    folder_index(std::string base, const limits& lim, bool create_dir);
     ~folder_index();
     const std::string& base() const { return _base; }
 
@@ -93,6 +95,7 @@ private:
 
     std::string _base;
     limits _lim;
+    bool _create_dir;
     bool _loaded = false;
     uint64_t _gen = 0;
     uint64_t _max_gen_seen = 0;

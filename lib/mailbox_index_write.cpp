@@ -66,9 +66,10 @@ void put_entry(std::string& out, const index_entry& e) {
 status folder_index::lock(int timeout) {
     std::string path = _base + ".lock";
     _lock_fd = open_locked(path, timeout);
-    if (!_lock_fd && errno == ENOENT && make_dirs(dirname_of(_base), 0700)) _lock_fd = open_locked(path, timeout);
+    if (!_lock_fd && errno == ENOENT && _create_dir && make_dirs(dirname_of(_base), 0700)) _lock_fd = open_locked(path, timeout);
     if (!_lock_fd) {
         if (errno == EAGAIN) return status::fail(EAGAIN, path + ": lock timeout");
+        if (errno == ENOENT) return status::fail(ENOENT, dirname_of(_base) + ": folder was deleted");
         return status::from_errno("lock " + path);
     }
     _txn_modseq = 0;

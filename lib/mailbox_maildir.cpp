@@ -81,7 +81,7 @@ bool count_file(const std::string& path, uint64_t& size, uint64_t& wire) {
 }  // namespace
 
 maildir_folder::maildir_folder(std::string dir, std::string name, open_mode mode, const limits& lim)
-    : folder(std::move(name), mode, lim, std::make_unique<folder_index>(dir + "/tern-index", lim)),
+    : folder(std::move(name), mode, lim, std::make_unique<folder_index>(dir + "/tern-index", lim, false)),
       _dir(std::move(dir)) {}
 
 status maildir_folder::open(const std::string& dir, std::string name, open_mode mode, const limits& lim,

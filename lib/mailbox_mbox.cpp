@@ -70,7 +70,7 @@ bool pread_all(int fd, uint64_t off, uint64_t len, std::string& out) {
 
 mbox_folder::mbox_folder(std::string path, std::string index_base, std::string name, open_mode mode,
                          const limits& lim)
-    : folder(std::move(name), mode, lim, std::make_unique<folder_index>(std::move(index_base), lim)),
+    : folder(std::move(name), mode, lim, std::make_unique<folder_index>(std::move(index_base), lim, true)),
       _path(std::move(path)) {}
 
 mbox_folder::~mbox_folder() {

@@ -2,6 +2,7 @@
 #include "lib/mbox_format.hpp"
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -12,6 +13,7 @@ namespace tern::mailbox::mbox {
 namespace {
 
 constexpr std::string_view from_sp = "From ";
+constexpr size_t max_header_value = 4096;
 
 // Could s (the start of a line) still grow into ">*From "? Is it one already?
 bool may_be_from(std::string_view s) {
@@ -72,7 +74,10 @@ void walk(std::string_view raw, Sink&& sink, std::vector<std::pair<std::string, 
             if (line == "\n") {
                 in_headers = false;
             } else if ((line[0] == ' ' || line[0] == '\t') && skipping) {
-                if (cur_value) cur_value->append(line.substr(0, line.size() - (line.ends_with('\n') ? 1 : 0)));
+                // Our headers are short; a huge foreign one is cut, not copied whole.
+                if (cur_value && cur_value->size() < max_header_value)
+                    cur_value->append(line.substr(0, std::min(line.size() - (line.ends_with('\n') ? 1 : 0),
+                                                              max_header_value - cur_value->size())));
                 continue;
             } else if (line[0] != ' ' && line[0] != '\t') {
                 skipping = is_flag_header(line);
@@ -81,6 +86,7 @@ void walk(std::string_view raw, Sink&& sink, std::vector<std::pair<std::string, 
                         size_t colon = line.find(':');
                         std::string_view v = line.substr(colon + 1);
                         if (v.ends_with('\n')) v.remove_suffix(1);
+                        v = v.substr(0, max_header_value);
                         hv->emplace_back(std::string(line.substr(0, colon)), std::string(v));
                         cur_value = &hv->back().second;
                     }

@@ -402,7 +402,17 @@ TEST_CASE("folders: list attributes, create, delete, rename, INBOX rename, subsc
     CHECK((find("Old/Lists")->attrs & attr::noselect));
     CHECK(st->delete_folder("Old/Lists").err == ENOENT);
     CHECK(st->delete_folder("INBOX").err == EINVAL);
-    REQUIRE(st->delete_folder("Old/Lists/tern.dev"));
+    {
+        // A session on a deleted folder learns it is gone; the folder stays gone.
+        auto f = open_f(*st, "Old/Lists/tern.dev", open_mode::read_write);
+        REQUIRE(st->delete_folder("Old/Lists/tern.dev"));
+        changes c;
+        CHECK(f->sync(c).err == ENOENT);
+        CHECK(::access((md + "/.Old.Lists.tern%2Edev").c_str(), F_OK) != 0);
+        store_result r;
+        CHECK_FALSE(f->store({1}, flag_op::add, flag::seen, 0, std::nullopt, r));
+        CHECK(::access((md + "/.Old.Lists.tern%2Edev").c_str(), F_OK) != 0);
+    }
     REQUIRE(st->list_folders(list));
     CHECK_FALSE(find("Old"));
     REQUIRE(st->subscribe("Sent", false));
