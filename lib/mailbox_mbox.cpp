@@ -11,8 +11,8 @@
 #include <ctime>
 #include <deque>
 #include <fcntl.h>
+#include <functional>
 #include <map>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,26 +24,51 @@
 namespace tern::mailbox {
 namespace {
 
-// A read-only mapping of the whole file (reads under a lock that keeps cooperating writers out).
-class mapping {
-public:
-    mapping(int fd, uint64_t size) : _size(size) {
-        if (size == 0) return;
-        void* p = ::mmap(nullptr, size_t(size), PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p != MAP_FAILED) _p = static_cast<const char*>(p);
+// Call fn(offset, raw) for each message of [from, size), reading the file in
+// chunks: memory holds one message plus a chunk, never the whole file (and a
+// file cut short by someone else ends the scan instead of faulting a mapping).
+status scan_file(int fd, uint64_t from, uint64_t size, const std::string& path,
+                 const std::function<void(uint64_t, std::string_view)>& fn) {
+    constexpr std::string_view sep = "\n\nFrom ";
+    std::string buf;
+    size_t start = 0, search = 0;  // buf[start] is file offset off; look for sep from start+search
+    uint64_t off = from, read_pos = from;
+    bool eof = false;
+    for (;;) {
+        size_t p = buf.find(sep, start + search);
+        if (p != std::string::npos) {
+            size_t end = p + 2;
+            fn(off, std::string_view(buf).substr(start, end - start));
+            off += end - start;
+            start = end;
+            search = 0;
+            continue;
+        }
+        if (eof) {
+            if (start < buf.size()) fn(off, std::string_view(buf).substr(start));
+            return status::ok();
+        }
+        search = buf.size() - start >= sep.size() ? buf.size() - start - (sep.size() - 1) : 0;
+        if (start > 0 && start >= buf.size() / 2) {
+            buf.erase(0, start);
+            start = 0;
+        }
+        size_t want = size_t(std::min<uint64_t>(1u << 20, size - read_pos));
+        if (want == 0) {
+            eof = true;
+            continue;
+        }
+        size_t old = buf.size();
+        buf.resize(old + want);
+        ssize_t n;
+        do n = ::pread(fd, buf.data() + old, want, off_t(read_pos));
+        while (n < 0 && errno == EINTR);
+        if (n < 0) return status::from_errno("read " + path);
+        buf.resize(old + size_t(n));
+        read_pos += uint64_t(n);
+        if (n == 0) eof = true;
     }
-    ~mapping() {
-        if (_p) ::munmap(const_cast<char*>(_p), size_t(_size));
-    }
-    mapping(const mapping&) = delete;
-    mapping& operator=(const mapping&) = delete;
-    bool ok() const { return _size == 0 || _p; }
-    std::string_view data() const { return _p ? std::string_view(_p, size_t(_size)) : std::string_view(); }
-
-private:
-    const char* _p = nullptr;
-    uint64_t _size;
-};
+}
 
 uint64_t tail_hash(int fd, uint64_t size) {
     char buf[64];
@@ -187,27 +212,29 @@ status mbox_folder::absorb_locked(int fd, const struct stat& st) {
 }
 
 status mbox_folder::parse_locked(int fd, const struct stat& st, bool full) {
-    mapping map(fd, uint64_t(st.st_size));
-    if (!map.ok()) return status::from_errno("mmap " + _path);
-    std::string_view data = map.data();
+    uint64_t size = uint64_t(st.st_size);
     uint64_t from = full ? 0 : _index->scan[1];
     if (full) {
-        while (from < data.size() && data[from] == '\n') from++;
-        if (from < data.size() && !data.substr(from).starts_with("From "))
+        // Tolerate blank lines before the first From_ line, nothing else.
+        char head[4096];
+        ssize_t n = ::pread(fd, head, sizeof head, 0);
+        if (n < 0) return status::from_errno("read " + _path);
+        std::string_view h(head, size_t(n));
+        while (from < h.size() && h[from] == '\n') from++;
+        if (from < h.size() && !h.substr(from).starts_with("From "))
             return status::fail(EBADMSG, _path + ": not an mbox file (no From_ line at the start)");
+        if (from == h.size() && from < size) return status::fail(EBADMSG, _path + ": not an mbox file");
     }
-    std::vector<uint64_t> starts = mbox::split(data, from);
 
     struct parsed {
         uint64_t offset, len;
         mbox::info info;
     };
     std::vector<parsed> msgs;
-    msgs.reserve(starts.size());
-    for (size_t i = 0; i < starts.size(); i++) {
-        uint64_t end = i + 1 < starts.size() ? starts[i + 1] : data.size();
-        msgs.push_back({starts[i], end - starts[i], mbox::analyze(data.substr(starts[i], end - starts[i]))});
-    }
+    status r = scan_file(fd, from, size, _path, [&](uint64_t off, std::string_view raw) {
+        msgs.push_back({off, raw.size(), mbox::analyze(raw)});
+    });
+    if (!r) return r;
 
     auto& entries = _index->entries;
     bool rebuilding = entries.empty() && _index->uidnext == 1;

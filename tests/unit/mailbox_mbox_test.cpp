@@ -366,3 +366,26 @@ TEST_CASE("a reader sees a log record only once it is complete, cut at every byt
     CHECK(b->keywords() == std::vector<std::string>{"$Work"});
     CHECK(b->find(3)->flags == flag::flagged);
 }
+
+TEST_CASE("mbox parsing finds From_ lines across its read chunks", "[mailbox]") {
+    // The reader takes the file 1 MiB at a time: put the "\n\nFrom " separator
+    // across that boundary at every possible cut.
+    for (size_t cut = 0; cut < 7; cut++) {
+        mbox_env e;
+        std::string head = "From a@b Tue Nov 14 22:13:20 2023\nSubject: big\n\n";
+        size_t sep_at = (size_t(1) << 20) - 7 + cut;  // offset of the separator's first '\n'
+        std::string body;
+        while (head.size() + body.size() + 80 < sep_at) body += std::string(79, 'x') + "\n";
+        body += std::string(sep_at - head.size() - body.size(), 'y') + "\n";
+        std::string m1 = head + body + "\n";
+        REQUIRE(m1.size() == sep_at + 2);
+        std::string m2 = "From c@d Tue Nov 14 22:13:21 2023\nSubject: small\n\nhi\n\n";
+        REQUIRE(make_dirs(dirname_of(e.inbox)));
+        REQUIRE(write_file_atomic(e.inbox, m1 + m2, 0600));
+        auto f = e.open("INBOX", open_mode::read_only);
+        INFO("cut " << cut);
+        REQUIRE(f->count() == 2);
+        CHECK(read_msg(*f, 1) == "Subject: big\n\n" + body);
+        CHECK(read_msg(*f, 2) == "Subject: small\n\nhi\n");
+    }
+}
