@@ -4,6 +4,7 @@
 // tern-keywords. Listing reads directories and the index, never messages.
 // SECURITY: file names in the folder may be foreign; they are only split and
 // compared, and every path is built from the folder directory plus one name.
+// Symbolic links are not messages: skipped when indexed, refused when opened.
 #include <algorithm>
 #include <cerrno>
 #include <dirent.h>
@@ -60,7 +61,7 @@ std::string_view base_of(const index_entry& e) {
 
 // Size and wire size of a foreign file without S=/W= in its name (read once, when indexed).
 bool count_file(const std::string& path, uint64_t& size, uint64_t& wire) {
-    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return false;
     size = wire = 0;
     char buf[65536];
@@ -275,7 +276,7 @@ status maildir_folder::scan_locked(bool do_new, bool do_cur) {
     for (auto& c : cands) {
         std::string path = _dir + (c.dir == 'n' ? "/new/" : "/cur/") + c.file;
         struct stat st;
-        if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
         c.mtime = mtime_ns(st);
     }
     std::erase_if(cands, [](const candidate& c) { return c.mtime == 0; });
@@ -355,7 +356,7 @@ status maildir_folder::open_file(uint32_t uid, unique_fd& fd) {
     const index_entry* e = _index->find(uid);
     if (!e) return status::fail(ENOENT, _name + ": no message with UID " + std::to_string(uid));
     std::string p = path_of(*e);
-    fd.reset(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    fd.reset(::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (fd) return status::ok();
     if (errno != ENOENT) return status::from_errno("open " + p);
     // Renamed behind our back (another client's flag change): find it under the lock.
@@ -365,7 +366,7 @@ status maildir_folder::open_file(uint32_t uid, unique_fd& fd) {
     end_write();
     if (!c) return c;
     if (p.empty()) return status::fail(ENOENT, _name + ": message " + std::to_string(uid) + " is gone");
-    fd.reset(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+    fd.reset(::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return status::from_errno("open " + p);
     return status::ok();
 }

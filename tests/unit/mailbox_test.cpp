@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/config.hpp"
 #include "lib/fd.hpp"
 #include "lib/mailbox_impl.hpp"
 
@@ -116,6 +117,21 @@ TEST_CASE("maildir names and flag letters", "[mailbox]") {
     CHECK(wire_size_of("a\nb\r\nc") == 7);
 }
 
+TEST_CASE("limits come from main.cf", "[mailbox]") {
+    config cfg;
+    std::vector<config_error> errors;
+    cfg.parse("mailbox_lock_timeout = 5s\nmailbox_vanished_limit = 7\nmailbox_fsync = no\n", "main.cf", errors);
+    REQUIRE(errors.empty());
+    limits l = limits::from_config(cfg);
+    CHECK(l.lock_timeout == 5);
+    CHECK(l.vanished_limit == 7);
+    CHECK_FALSE(l.fsync);
+    CHECK(l.stale_lock_time == 500);
+    CHECK(l.index_log_limit == 1u << 20);
+    CHECK(l.index_size_limit == uint64_t(512) << 20);
+    CHECK(l.folder_limit == 10000);
+}
+
 TEST_CASE("UIDs and UIDVALIDITY are stable across reopen and concurrent delivery", "[mailbox]") {
     temp_dir t;
     std::string md = t.path + "/Maildir";
@@ -161,6 +177,34 @@ TEST_CASE("UIDs and UIDVALIDITY are stable across reopen and concurrent delivery
     for (uint32_t u = 1; u <= 5; u++) CHECK(read_msg(*c, u) == msg(int(u)));
     CHECK(c->find(2)->size == msg(2).size());
     CHECK(c->find(2)->wire_size == wire_size_of(msg(2)));
+}
+
+TEST_CASE("foreign files: no S=/W= in the name, odd info, symlinks", "[mailbox]") {
+    temp_dir t;
+    std::string md = t.path + "/Maildir";
+    REQUIRE(make_maildir(md));
+    std::string body = "Subject: foreign\n\nline\r\nother\n";
+    REQUIRE(write_file_atomic(md + "/cur/1500000000.foreign.host:2,SRx", body, 0600));
+    REQUIRE(write_file_atomic(md + "/new/1500000001.plain.host", body, 0600));
+    REQUIRE(write_file_atomic(t.path + "/secret", "not mail\n", 0600));
+    REQUIRE(::symlink((t.path + "/secret").c_str(), (md + "/cur/1500000002.link.host:2,").c_str()) == 0);
+    auto st = maildir_store_at(md);
+    auto f = open_f(*st, "INBOX", open_mode::read_only);
+    REQUIRE(f->count() == 2);
+    const message* m = f->find(1);
+    REQUIRE(m);
+    CHECK(m->size == body.size());
+    CHECK(m->wire_size == body.size() + 3);  // three bare LFs, one CRLF already
+    CHECK(m->flags == (flag::seen | flag::answered));
+    CHECK(m->keywords == 0);  // 'x' names no keyword of this folder
+    CHECK(read_msg(*f, 1) == body);
+    CHECK(read_msg(*f, 2) == body);
+    // A flag change renames the odd name to the canonical form.
+    auto w = open_f(*st, "INBOX", open_mode::read_write);
+    store_result r;
+    REQUIRE(w->store({1}, flag_op::add, flag::flagged, 0, std::nullopt, r));
+    CHECK(::access((md + "/cur/1500000000.foreign.host:2,FRS").c_str(), F_OK) == 0);
+    CHECK(read_msg(*w, 1) == body);
 }
 
 TEST_CASE("flags live in file names; modseqs and UNCHANGEDSINCE", "[mailbox]") {
