@@ -239,7 +239,6 @@ protected:
     open_mode _mode;
     limits _lim;
     std::vector<uint32_t> _recent;  // sorted UIDs that are \Recent for this object
-    friend class notifier;
 };
 // One inotify instance for many folders (a process has few instances but many watches).
 class notifier {
