@@ -14,11 +14,22 @@ lib_libtern_a_SOURCES = \
 	lib/fd.cpp lib/fd.hpp \
 	lib/ipc.cpp lib/ipc.hpp \
 	lib/log.cpp lib/log.hpp \
+	lib/mailbox.hpp \
+	lib/mailbox_deliver.cpp \
+	lib/mailbox_folder.cpp \
+	lib/mailbox_impl.hpp \
+	lib/mailbox_index.cpp lib/mailbox_index.hpp \
+	lib/mailbox_index_write.cpp \
+	lib/mailbox_lock.cpp lib/mailbox_lock.hpp \
+	lib/mailbox_maildir.cpp \
+	lib/mailbox_mbox.cpp \
+	lib/mailbox_store.cpp \
 	lib/map_regexp.cpp \
 	lib/map_source.cpp lib/map_source.hpp \
 	lib/map_types.hpp \
 	lib/maps.cpp lib/maps.hpp \
 	lib/master_cf.cpp lib/master_cf.hpp \
+	lib/mbox_format.cpp lib/mbox_format.hpp \
 	lib/mime.cpp lib/mime.hpp \
 	lib/mime_codec.cpp \
 	lib/mime_tree.cpp \

@@ -12,8 +12,12 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/fd_test.cpp \
 	tests/unit/ipc_test.cpp \
 	tests/unit/log_test.cpp \
+	tests/unit/mailbox_mbox_test.cpp \
+	tests/unit/mailbox_test.cpp \
+	tests/unit/mailbox_test_util.hpp \
 	tests/unit/maps_test.cpp \
 	tests/unit/master_cf_test.cpp \
+	tests/unit/mbox_format_test.cpp \
 	tests/unit/mime_test.cpp \
 	tests/unit/mime_tree_test.cpp \
 	tests/unit/net_test.cpp \
