@@ -1,1 +1,8 @@
 # cli/local.mk
+# The queue tools: postqueue (also run as mailq) and postsuper.
+bin_PROGRAMS += cli/postqueue cli/postsuper
+cli_postqueue_SOURCES = cli/postqueue.cpp cli/queue_tool.cpp cli/queue_tool.hpp
+cli_postqueue_LDADD = $(TERN_LIBS)
+cli_postsuper_SOURCES = cli/postsuper.cpp cli/queue_tool.cpp cli/queue_tool.hpp
+cli_postsuper_LDADD = $(TERN_LIBS)
+BIN_ALIASES += mailq:postqueue

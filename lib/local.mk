@@ -21,6 +21,7 @@ lib_libtern_a_SOURCES = \
 	lib/queue_dir.cpp lib/queue_dir.hpp \
 	lib/queue_file.cpp lib/queue_file.hpp \
 	lib/queue_id.cpp lib/queue_id.hpp \
+	lib/queue_list.cpp lib/queue_list.hpp \
 	lib/queue_writer.cpp lib/queue_writer.hpp \
 	lib/server.cpp lib/server.hpp \
 	lib/stream.cpp lib/stream.hpp \

@@ -16,3 +16,8 @@ EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
 # The summary's last line is "N passed, N failed".
 check-local: $(check_PROGRAMS) all
 	@/usr/bin/python3 $(top_srcdir)/tests/run_checks.py --build "$(abs_top_builddir)" --src "$(abs_top_srcdir)"
+
+# queue files for the queue tool tests (tests/integration/test_queue_tools.py)
+check_PROGRAMS += tests/tools/queue_fixture
+tests_tools_queue_fixture_SOURCES = tests/tools/queue_fixture.cpp
+tests_tools_queue_fixture_LDADD = $(TERN_LIBS)
