@@ -1,4 +1,8 @@
-# cli/local.mk
+# cli/local.mk - administrative commands.
+sbin_PROGRAMS += cli/tern
+cli_tern_SOURCES = cli/tern_main.cpp cli/tern_init.cpp cli/tern_control.cpp cli/tern_check.cpp cli/tern.hpp
+cli_tern_LDADD = $(TERN_LIBS)
+
 # The queue tools: postqueue (also run as mailq) and postsuper.
 bin_PROGRAMS += cli/postqueue cli/postsuper
 cli_postqueue_SOURCES = cli/postqueue.cpp cli/queue_tool.cpp cli/queue_tool.hpp

@@ -10,6 +10,7 @@ lib_libtern_a_SOURCES = \
 	lib/master_cf.cpp lib/master_cf.hpp \
 	lib/net.cpp lib/net.hpp \
 	lib/params.cpp lib/params.hpp \
+	lib/passwd.cpp lib/passwd.hpp \
 	lib/params_access.cpp \
 	lib/params_core.cpp \
 	lib/params_delivery.cpp \
@@ -26,4 +27,5 @@ lib_libtern_a_SOURCES = \
 	lib/server.cpp lib/server.hpp \
 	lib/stream.cpp lib/stream.hpp \
 	lib/strutil.cpp lib/strutil.hpp \
-	lib/tls.cpp lib/tls.hpp
+	lib/tls.cpp lib/tls.hpp \
+	lib/workers.cpp lib/workers.hpp

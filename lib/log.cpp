@@ -67,6 +67,17 @@ void init(std::string_view name, sink where, bool verbose) {
 }
 
 void set_verbose(bool on) { g_verbose = on; }
+
+void set_ident(std::string_view syslog_name) {
+    if (syslog_name.empty()) return;
+    std::string ident = std::string(syslog_name) + "/" + g_name;
+    if (ident == g_ident) return;
+    g_ident = ident;
+    if (g_sink == sink::syslog) {
+        ::closelog();
+        ::openlog(g_ident.c_str(), LOG_PID | LOG_NDELAY, LOG_MAIL);
+    }
+}
 bool verbose() { return g_verbose; }
 std::string_view program() { return g_name; }
 unsigned error_count() { return g_errors; }

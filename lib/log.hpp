@@ -12,6 +12,8 @@ enum class sink { syslog, stderr_stream };
 // name is the program name without "tern/" (e.g. "smtpd").
 void init(std::string_view name, sink where, bool verbose);
 void set_verbose(bool on);
+// Log prefix before "/program" (syslog_name, default "tern").
+void set_ident(std::string_view syslog_name);
 bool verbose();
 std::string_view program();
 

@@ -27,6 +27,7 @@ const param_def rows[] = {
     {"inet_protocols", T::list, "all", "IP versions to use: all, ipv4, ipv6."},
 
     // logging
+    {"syslog_name", T::string, "tern", "Prefix of log lines (\"tern/smtpd[pid]: ...\"); set per service with -o, e.g. tern/submission."},
     {"maillog_file", T::string, "", "Append log lines to this file instead of syslog (opened by master)."},
     {"debug_peer_list", T::list, "", "Clients (addresses or networks) whose sessions are logged verbosely."},
 

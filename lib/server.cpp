@@ -91,6 +91,7 @@ int server_main(int argc, char** argv, server_hooks& hooks) {
     srv.args = extra;
     load_config_or_die(srv.cfg, config_dir, overrides);
     srv._queue_dir = srv.cfg.get("queue_directory");
+    log::set_ident(srv.cfg.get("syslog_name"));
 
     for (int i = 0; i < nfds; ++i) {
         int fd = 3 + i;
