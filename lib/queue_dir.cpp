@@ -287,9 +287,11 @@ bool create_queue_tree(const queue_dir& q, const queue_tree_owner& o, std::strin
                                       queue_names::tmp,      "private"};
     for (auto name : plain)
         if (!fix_dir(q.dir(name), 0700, o.uid, gid, err)) return false;
+    // maildrop: sendmail (setgid setgid_group) may create files but not list
+    // them; without a setgid group only the owner submits
     std::optional<gid_t> drop_gid = o.setgid_group ? o.setgid_group : gid;
-    if (!fix_dir(q.dir(queue_names::maildrop), 01730, o.uid, drop_gid, err)) return false;
-    if (!fix_dir(q.dir("public"), 0710, o.uid, drop_gid, err)) return false;
+    if (!fix_dir(q.dir(queue_names::maildrop), o.setgid_group ? 01730 : 0700, o.uid, drop_gid, err)) return false;
+    if (!fix_dir(q.dir("public"), 0755, o.uid, gid, err)) return false;
 
     std::string seq = q.root() + "/" + std::string(queue_seq_file);
     unique_fd fd(::open(seq.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));

@@ -110,9 +110,9 @@ struct queue_tree_owner {
     std::optional<gid_t> setgid_group;  // group of maildrop/ and public/
 };
 
-// Create or repair the tree: the queues (0700), maildrop/ (1730, group
-// setgid_group), public/ (0710, same group), private/ (0700), tmp/ and
-// id.seq. Existing directories get their owner and mode fixed. Hash
+// Create or repair the tree: the queues (0700), maildrop/ (1730 with group
+// setgid_group, else 0700), public/ (0755), private/ (0700), tmp/ and
+// id.seq (0600). Existing directories get their owner and mode fixed. Hash
 // subdirectories of deferred/ and hold/ are made on demand by move(), owned
 // like their queue directory. False with a reason.
 bool create_queue_tree(const queue_dir& q, const queue_tree_owner& owner, std::string& err);

@@ -29,6 +29,16 @@ bool pwrite_all(int fd, std::string_view data, uint64_t off) {
     }
     return true;
 }
+// tmp/ missing (a tree made before it existed): create it like incoming/.
+bool make_tmp_dir(const queue_dir& q) {
+    struct stat in;
+    std::string tmp = q.dir(queue_names::tmp);
+    if (::stat(q.dir(queue_names::incoming).c_str(), &in) != 0) return false;
+    if (::mkdir(tmp.c_str(), 0700) != 0) return errno == EEXIST;
+    if (::geteuid() == 0 && ::chown(tmp.c_str(), in.st_uid, in.st_gid) != 0) return false;
+    return true;
+}
+
 }  // namespace
 
 std::unique_ptr<queue_writer> queue_writer::create(const queue_dir& q, std::string& err, target t) {
@@ -45,6 +55,9 @@ std::unique_ptr<queue_writer> queue_writer::create(const queue_dir& q, std::stri
             final = q.path(queue_names::incoming, id);
         }
         unique_fd fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (!fd && errno == ENOENT && !w->_maildrop && make_tmp_dir(q)) {
+            fd.reset(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+        }
         if (!fd) {
             if (errno == EEXIST) continue;  // taken (per-process IDs): draw again
             err = "cannot create queue file " + temp + ": " + errno_text();

@@ -204,11 +204,31 @@ TEST_CASE("queue tree, hash paths, moves without replacing", "[queue]") {
     temp_queue t(2);
     struct stat st;
     REQUIRE(::stat(t.q.dir("maildrop").c_str(), &st) == 0);
-    CHECK((st.st_mode & 07777) == 01730);
+    CHECK((st.st_mode & 07777) == 0700);  // no setgid group: owner only
     REQUIRE(::stat(t.q.dir("incoming").c_str(), &st) == 0);
     CHECK((st.st_mode & 07777) == 0700);
     REQUIRE(::stat(t.q.dir("public").c_str(), &st) == 0);
-    CHECK((st.st_mode & 07777) == 0710);
+    CHECK((st.st_mode & 07777) == 0755);
+    REQUIRE(::stat((t.q.root() + "/id.seq").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    if (::geteuid() == 0) {
+        // system mode: maildrop belongs to the setgid group, sticky and not listable
+        queue_dir sys(t.root + "/sys");
+        std::string e;
+        REQUIRE(create_queue_tree(sys, {.uid = 1, .gid = 1, .setgid_group = 2}, e));
+        REQUIRE(::stat(sys.dir("maildrop").c_str(), &st) == 0);
+        CHECK((st.st_mode & 07777) == 01730);
+        CHECK(st.st_uid == 1);
+        CHECK(st.st_gid == 2);
+        REQUIRE(::stat(sys.dir("deferred").c_str(), &st) == 0);
+        CHECK(st.st_uid == 1);
+        CHECK((st.st_mode & 07777) == 0700);
+    }
+    // a tree without tmp/ (made by an older tern init) gets it on first use
+    REQUIRE(::rmdir(t.q.dir("tmp").c_str()) == 0);
+    write_message(t.q, full_envelope());
+    REQUIRE(::stat(t.q.dir("tmp").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0700);
     std::string err;
     CHECK(check_queue_tree(t.q, err));
 
@@ -247,7 +267,7 @@ TEST_CASE("queue tree, hash paths, moves without replacing", "[queue]") {
     for (int i = 0; i < 5; ++i) ids.push_back(write_message(t.q, full_envelope()));
     REQUIRE(write_file_atomic(t.q.dir("incoming") + "/not-an-id", "x", 0600));
     auto listed = t.q.list("incoming");
-    REQUIRE(listed.size() == 6);  // the 5 new ones and "other"; not-an-id is skipped
+    REQUIRE(listed.size() == 7);  // the tmp/ check, the 5 new ones and "other"; not-an-id is skipped
     CHECK(std::is_sorted(listed.begin(), listed.end()));
     for (auto& i : ids) t.q.move(i, "incoming", "deferred", err);
     auto deferred = t.q.list("deferred");
