@@ -110,8 +110,11 @@ private:
     // treats the vanished name as "deleted by the administrator".
     result remove(const std::string& id, const std::string& path) {
         unique_fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-        if (!fd) return errno == ENOENT ? result::raced : fail(id, "open", path);
-        if (queue_lock(fd.get(), false) == queue_lock_result::locked) {
+        if (!fd && errno == ENOENT) return result::raced;
+        // a maildrop file of another user cannot be opened (or locked) by
+        // mail_owner, who may still remove it from its own directory
+        if (!fd && errno != EACCES && errno != EPERM) return fail(id, "open", path);
+        if (fd && queue_lock(fd.get(), false) == queue_lock_result::locked) {
             struct stat a, b;
             if (::fstat(fd.get(), &a) != 0 || ::lstat(path.c_str(), &b) != 0 || a.st_ino != b.st_ino)
                 return result::raced;

@@ -722,6 +722,7 @@ std::unique_ptr<queue_file> queue_file::open(const queue_dir& q, std::string_vie
         err = std::string(id) + ": " + err;
         return nullptr;
     }
+    f->_log_read = opt.log;
     f->_fd = std::move(fd);
     f->_id = std::string(id);
     f->_queue = std::string(queue);
@@ -771,6 +772,20 @@ bool queue_file::add_result(const rcpt_result& r, std::string& err, bool do_sync
     if (r.index >= _info.env.recipients.size()) {
         err = _id + ": no recipient #" + std::to_string(r.index);
         return false;
+    }
+    if (!_log_read) {
+        // opened envelope-only: learn where the log ends before appending to it
+        queue_file_info full;
+        if (!read_queue_file(_fd.get(), full, err)) {
+            err = _id + ": " + err;
+            return false;
+        }
+        for (size_t i = 0; i < full.env.recipients.size(); ++i) _info.env.recipients[i].last = full.env.recipients[i].last;
+        _info.file_size = full.file_size;
+        _info.log_end = full.log_end;
+        _info.log_records = full.log_records;
+        _info.log_truncated = full.log_truncated;
+        _log_read = true;
     }
     // cut a torn tail first, or new records would hide behind it
     if (_info.file_size > _info.log_end) {
@@ -831,6 +846,7 @@ bool queue_file::reset_log(std::string& err, bool do_sync) {
     _info.file_size = _info.log_end = _info.log_offset;
     _info.log_records = 0;
     _info.log_truncated = false;
+    _log_read = true;
     for (auto& r : _info.env.recipients) r.last.reset();
     return !do_sync || sync(err);
 }

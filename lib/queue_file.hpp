@@ -183,6 +183,7 @@ private:
     unique_fd _fd;
     std::string _id, _queue, _path;
     queue_file_info _info;
+    bool _log_read = false;  // _info knows where the result log ends
 };
 
 // Internal pieces shared with the writer (queue_writer.cpp).

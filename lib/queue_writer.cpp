@@ -106,6 +106,8 @@ void queue_writer::abort() {
 }
 
 bool queue_writer::write_prologue() {
+    // a caller that replaced the whole envelope keeps the ID's time
+    if (_env.arrival_us == 0) _env.arrival_us = static_cast<int64_t>(decode_queue_id(_id).value_or(now_micros()));
     std::string env, err;
     if (!qf::encode_envelope(_env, env, err)) {
         fail(EINVAL, "bad envelope: " + err);

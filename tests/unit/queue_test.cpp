@@ -350,6 +350,13 @@ TEST_CASE("queue file round trip of every envelope field", "[queue]") {
     CHECK_FALSE(info.env.smtputf8);
     CHECK(info.header_length == info.message_length);
     // an empty message is a message too
+    // a caller that replaces the whole envelope still gets an arrival time
+    auto w = queue_writer::create(t.q, err);
+    std::string id4 = w->id();
+    w->env() = min;
+    REQUIRE(w->commit(err, false));
+    REQUIRE(parse_queue_file(slurp(t.q.path("incoming", id4)), info, err));
+    CHECK(info.env.arrival_us == static_cast<int64_t>(*decode_queue_id(id4)));
     std::string id3 = write_message(t.q, min, "");
     REQUIRE(parse_queue_file(slurp(t.q.path("incoming", id3)), info, err));
     CHECK(info.message_length == 0);
@@ -578,6 +585,23 @@ TEST_CASE("recipient status and results are durable in place and survive reopeni
         CHECK(f->info().log_records == 0);
         CHECK(f->info().file_size == f->info().log_offset);
         CHECK(f->info().env.recipients[2].status == rcpt_status::done);
+    }
+    // an envelope-only open still appends after the existing records
+    for (uint32_t round = 0; round < 2; ++round) {
+        auto f = queue_file::open(t.q, "incoming", id, false, st, err, {.log = false});
+        REQUIRE(f);
+        rcpt_result r;
+        r.index = round;
+        r.status = "4.4.7";
+        r.reason = "appended after an envelope-only open";
+        REQUIRE(f->add_result(r, err));
+    }
+    {
+        auto f = queue_file::open(t.q, "incoming", id, false, st, err);
+        REQUIRE(f);
+        CHECK(f->info().log_records == 2);
+        CHECK(f->info().env.recipients[0].last->status == "4.4.7");
+        CHECK(f->info().env.recipients[1].last->status == "4.4.7");
     }
     // a file moved away between lookup and lock is reported as gone
     REQUIRE(t.q.move(id, "incoming", "deferred", err));
