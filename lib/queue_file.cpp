@@ -3,6 +3,7 @@
 // are present and against queue_limits before anything is allocated.
 #include "lib/queue_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -412,7 +413,8 @@ bool parse_envelope(std::string_view status, std::string_view env_bytes, const h
         return false;
     }
     env = envelope{};
-    env.recipients.reserve(f.rcpt_count);
+    // no more than the envelope can hold (a recipient record is at least 15 bytes)
+    env.recipients.reserve(std::min<uint64_t>(f.rcpt_count, env_bytes.size() / 15));
     bool have_arrival = false, have_sender = false;
     std::string seen;  // single-valued record types already read
     size_t pos = 0;
