@@ -1,13 +1,8 @@
 // queue_file_fuzz.cpp - libFuzzer target: the queue file parser
 // (parse_queue_file) and the listings built from what it accepts.
 // SECURITY: queue files can be damaged or planted; the parser must bound
-// every read and allocation. Build and run (clang, from the source tree):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. \
-//     -DTERN_CONFIG_DIR='"/etc/tern"' -DTERN_QUEUE_DIR='"/var/spool/tern"' -DTERN_DAEMON_DIR='""' \
-//     -DTERN_COMMAND_DIR='""' -DTERN_DATA_DIR='""' tests/fuzz/queue_file_fuzz.cpp \
-//     lib/queue_file.cpp lib/queue_list.cpp lib/queue_dir.cpp lib/queue_id.cpp lib/fd.cpp \
-//     lib/config.cpp lib/params*.cpp lib/strutil.cpp -o queue_file_fuzz
-//   ./queue_file_fuzz tests/fuzz/corpus/queue_file
+// every read and allocation. Built by `make fuzz` (tests/fuzz/build.sh),
+// seeds in tests/fuzz/corpus/queue_file (files written by queue_fixture).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
