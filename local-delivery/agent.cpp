@@ -56,6 +56,7 @@ agent::agent(event_loop& loop, agent_settings s, std::unique_ptr<resolver> r)
     : _loop(loop), _s(std::move(s)), _resolver(std::move(r)), _parent_pid(::getpid()) {}
 
 agent::~agent() {
+    *_alive = false;
     for (auto& [id, t] : _running) {
         if (t->pid > 0) {
             ::kill(t->pid, SIGKILL);
@@ -165,7 +166,10 @@ void agent::resolve_all(job& j) {
         }
         if (r.tasks_left == 0) rcpt_progress(j, k);
     }
-    _loop.post([this, jid] { maybe_reply(jid); });
+    std::weak_ptr<bool> alive = _alive;
+    _loop.post([this, jid, alive] {
+        if (auto a = alive.lock(); a && *a) maybe_reply(jid);
+    });
 }
 
 void agent::start_tasks() {

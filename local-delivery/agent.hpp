@@ -114,6 +114,7 @@ private:
     std::map<uint64_t, std::unique_ptr<task>> _running;
     uint64_t _next_job = 1, _next_task = 1;
     pid_t _parent_pid = 0;
+    std::shared_ptr<bool> _alive = std::make_shared<bool>(true);  // for posted callbacks
 };
 
 }  // namespace tern::local

@@ -27,6 +27,15 @@
 
 namespace tern::qmgr {
 
+namespace {
+// DELIVERBY: the writer stores arrival + by-time; derive it if only the by-time is there.
+int64_t deliver_by_deadline(const envelope& env) {
+    if (env.by.deadline > 0) return env.by.deadline;
+    if (env.by.mode == 'R' || env.by.mode == 'N') return env.arrival_us / 1000000 + env.by.seconds;
+    return 0;
+}
+}  // namespace
+
 rcpt_status manager::final_status(const message& m, uint32_t i, char cls) const {
     const auto& env = m.qf->info().env;
     const auto& rc = env.recipients[i];
@@ -96,11 +105,13 @@ void manager::finish(message& m) {
     for (uint32_t i = 0; i < env.recipients.size(); ++i)
         if (env.recipients[i].status == rcpt_status::pending) pending.push_back(i);
 
+    int64_t by_deadline = deliver_by_deadline(env);
+
     // expiry
     if (!pending.empty()) {
         int64_t lifetime = env.sender.empty() ? _s.bounce_lifetime : _s.queue_lifetime;
         bool forced = info.sched.flags & sched_flags::forced_expire;
-        bool by_expired = env.by.deadline > 0 && env.by.mode == 'R' && now >= env.by.deadline;
+        bool by_expired = by_deadline > 0 && env.by.mode == 'R' && now >= by_deadline;
         if (forced || by_expired || now - arrival >= lifetime) {
             std::string why = by_expired ? "delivery time limit (DELIVERBY) expired"
                               : forced   ? "message returned by the administrator"
@@ -152,7 +163,7 @@ void manager::finish(message& m) {
     // delay warning, once per message
     bool dbl = !env.sender.empty() && to_lower(env.sender) == to_lower(_s.double_bounce);
     if (!pending.empty() && !env.sender.empty() && !dbl && !(info.sched.flags & sched_flags::delay_warned)) {
-        bool by_notify = env.by.deadline > 0 && env.by.mode == 'N' && now >= env.by.deadline;
+        bool by_notify = by_deadline > 0 && env.by.mode == 'N' && now >= by_deadline;
         bool late = _s.delay_warning > 0 && now - arrival >= _s.delay_warning;
         if (late || by_notify) {
             for (uint32_t i : pending)
@@ -370,6 +381,13 @@ void manager::defer_message(message& m) {
     int64_t wait = pending ? backoff_seconds(sc.attempts, _s.min_backoff, _s.max_backoff) : _s.min_backoff;
     sc.next_try = now + wait;
     if (m.delay_warned) sc.flags |= sched_flags::delay_warned;
+    // a DELIVERBY deadline still to come is not slept through
+    int64_t by = deliver_by_deadline(info.env);
+    bool by_pending = info.env.by.mode == 'R' || !(sc.flags & sched_flags::delay_warned);
+    if (pending && by_pending && by > now && sc.next_try > by) {
+        sc.next_try = by;
+        wait = by - now;
+    }
     std::string err;
     uint64_t h = m.handle;
     if (!m.qf->set_schedule(sc, err, false)) {

@@ -363,6 +363,25 @@ def test_delay_warning_then_expiry(make_instance):
     wait_queue_empty(inst)
 
 
+def test_deliverby(make_instance):
+    inst = started(make_instance)
+    set_aliases(inst, 'stuck: "|echo not yet; exit 75"\n')
+    # mode N: a delay notice when the time is up, delivery goes on
+    submit(inst, "bob@example.test", ["stuck@localhost"], message("by notify", to="stuck@localhost"),
+           mail_options=["BY=2;N"])
+    got = wait_maildir(inst.maildir("bob"), 1, timeout=30)
+    _, per_rcpt = dsn_fields(dsns(got)[0])
+    assert per_rcpt[0]["action"] == "delayed"
+    # mode R: returned when the time is up
+    submit(inst, "bob@example.test", ["stuck@localhost"], message("by return", to="stuck@localhost"),
+           mail_options=["BY=3;R"])
+    got = wait_maildir(inst.maildir("bob"), 2, timeout=30)
+    failed = [r for r in dsns(got) if dsn_fields(r)[1][0]["action"] == "failed"]
+    assert len(failed) == 1
+    assert dsn_fields(failed[0])[1][0]["status"] == "5.4.7"
+    assert "DELIVERBY" in dsn_fields(failed[0])[1][0]["diagnostic-code"]
+
+
 # ---- system users (root only: a throwaway account)
 
 @pytest.fixture

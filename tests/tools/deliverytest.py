@@ -61,6 +61,9 @@ def submit(inst, sender, rcpts, msg, rcpt_options=(), mail_options=(), timeout=3
             spec += "body %s\n" % v.upper()
         elif k == "SMTPUTF8":
             spec += "smtputf8\n"
+        elif k == "BY":
+            secs, _, mode = v.partition(";")
+            spec += "by %s %s\n" % (secs, mode.upper())
     spec += "data\n" + msg.replace(b"\r\n", b"\n").decode("utf-8", "surrogateescape")
     ids = owner_ids()
 
