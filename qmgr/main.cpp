@@ -89,7 +89,7 @@ transport_settings transport_from(const config& cfg, const std::string& agent, c
 
 // The active set keeps each message's file open (and locked): stay well
 // inside the descriptor limit.
-size_t fd_bounded_limit(size_t wanted) {
+size_t fd_bounded_limit(size_t wanted, bool explicit_setting) {
     struct rlimit rl;
     if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return wanted;
     if (rl.rlim_cur < rl.rlim_max) {
@@ -100,7 +100,11 @@ size_t fd_bounded_limit(size_t wanted) {
     if (rl.rlim_cur == RLIM_INFINITY) return wanted;
     size_t room = rl.rlim_cur > 256 ? static_cast<size_t>(rl.rlim_cur) - 256 : 16;
     if (wanted > room) {
-        log::info("qmgr_message_active_limit %zu is above what the open file limit allows; using %zu", wanted, room);
+        if (explicit_setting)
+            log::warn("qmgr_message_active_limit %zu is above what the open file limit allows; using %zu", wanted,
+                      room);
+        else
+            log::debug("active limit lowered to %zu by the open file limit", room);
         return room;
     }
     return wanted;
@@ -109,7 +113,8 @@ size_t fd_bounded_limit(size_t wanted) {
 void start_manager(server& srv) {
     const config& cfg = srv.cfg;
     settings s;
-    s.active_limit = fd_bounded_limit(static_cast<size_t>(cfg.get_int("qmgr_message_active_limit")));
+    s.active_limit = fd_bounded_limit(static_cast<size_t>(cfg.get_int("qmgr_message_active_limit")),
+                                      cfg.is_set("qmgr_message_active_limit"));
     s.recipient_limit = static_cast<size_t>(cfg.get_int("qmgr_message_recipient_limit"));
     s.min_backoff = cfg.get_time("minimal_backoff_time");
     s.max_backoff = cfg.get_time("maximal_backoff_time");

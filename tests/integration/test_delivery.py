@@ -363,6 +363,24 @@ def test_delay_warning_then_expiry(make_instance):
     wait_queue_empty(inst)
 
 
+def test_reload_while_delivering(make_instance):
+    inst = started(make_instance)
+    work = shared_dir(inst, "work")
+    set_aliases(inst, f'slow: "|sleep 1; cat >> {work}/slow.out"\n')
+    for i in range(6):
+        submit(inst, "bob@example.test", ["slow@localhost"], message("slow %d" % i, to="slow@localhost"))
+    inst.wait_log(r"to=<slow@localhost>, relay=local, .*status=sent", timeout=30)
+    old = inst.services()["qmgr"][0]
+    inst.tern("reload")
+    # the old qmgr finishes what it holds, the new one takes the rest
+    wait_for(lambda: inst.services().get("qmgr") and inst.services()["qmgr"][0] != old, 20, what="new qmgr")
+    wait_queue_empty(inst, 60)
+    out = wait_for(lambda: open(f"{work}/slow.out").read().count("Subject: slow") >= 6 and open(f"{work}/slow.out").read(),
+                   30, what="all six")
+    assert sorted(set(l for l in out.splitlines() if l.startswith("Subject: slow"))) == \
+        ["Subject: slow %d" % i for i in range(6)]
+
+
 def test_deliverby(make_instance):
     inst = started(make_instance)
     set_aliases(inst, 'stuck: "|echo not yet; exit 75"\n')
