@@ -48,6 +48,9 @@ const param_def rows[] = {
     {"virtual_alias_maps", T::list, "", "Tables rewriting recipient addresses to other addresses (virtual aliases)."},
     {"recipient_delimiter", T::string, "+", "Separator between user and extension in local parts (user+tag)."},
     {"default_database_type", T::string, "hash", "Table type used when tern-map or newaliases is given a bare file name."},
+    {"table_line_length_limit", T::size, "65536", "Longest logical line (with continuations) in a table or aliases file.", 256, 16 << 20},
+    {"table_entry_limit", T::integer, "100000", "Most entries of a table held in memory (texthash:, cidr:, inline:).", 1, 100000000},
+    {"regexp_table_limit", T::integer, "1000", "Most patterns in one regexp: table.", 1, 1000000},
 
     // auth service
     {"auth_password_maps", T::list, "passwd:$config_directory/users", "Where auth finds users and crypt(3) hashes: passwd:FILE (name:hash lines) or hash:/btree: tables."},
@@ -64,8 +67,9 @@ const param_def rows[] = {
     {"tls_protocols_min", T::string, "TLSv1.2", "Lowest TLS version accepted by servers and clients (TLSv1.2 or TLSv1.3)."},
 
     // DNS
-    {"dns_resolver", T::list, "system", "How tern resolves DNS: system (resolv.conf) or a list of forwarders ADDR@PORT."},
-    {"dns_timeout", T::time, "10s", "Time limit for one DNS query.", 1, 600},
+    {"dns_resolver", T::list, "system", "How tern resolves DNS: system (resolv.conf nameservers and /etc/hosts) or a list of forwarders ADDR[@PORT] that are asked for every name, special-use names included."},
+    {"dns_timeout", T::time, "10s", "Time limit for one DNS query; a query still unanswered then fails with a timeout.", 1, 600},
+    {"dns_trust_anchor_file", T::string, "", "DNSSEC trust anchor (DS or DNSKEY lines, e.g. /usr/share/dns/root.key); empty: no validation, every answer is insecure."},
 
     // queue basics shared by smtpd, qmgr and the queue tools
     {"queue_minfree", T::size, "20971520", "Free space the queue's file system must keep; below it smtpd answers 452 4.3.1.", 0},

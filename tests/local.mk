@@ -2,23 +2,39 @@
 check_PROGRAMS += tests/unit/unit_tests
 tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
+	tests/unit/addr_test.cpp \
+	tests/unit/aliases_test.cpp \
 	tests/unit/attr_test.cpp \
 	tests/unit/config_test.cpp \
+	tests/unit/db_test.cpp \
+	tests/unit/dns_test.cpp \
 	tests/unit/event_test.cpp \
 	tests/unit/fd_test.cpp \
 	tests/unit/ipc_test.cpp \
 	tests/unit/log_test.cpp \
+	tests/unit/mailbox_mbox_test.cpp \
+	tests/unit/mailbox_test.cpp \
+	tests/unit/mailbox_test_util.hpp \
+	tests/unit/maps_test.cpp \
 	tests/unit/master_cf_test.cpp \
+	tests/unit/mbox_format_test.cpp \
+	tests/unit/mime_test.cpp \
+	tests/unit/mime_tree_test.cpp \
 	tests/unit/net_test.cpp \
 	tests/unit/passwd_test.cpp \
 	tests/unit/pop3_parse_test.cpp pop3d/parse.cpp \
 	tests/unit/privs_test.cpp \
+	tests/unit/queue_test.cpp \
 	tests/unit/stream_test.cpp \
 	tests/unit/strutil_test.cpp \
+	tests/unit/utf8_test.cpp \
 	tests/unit/workers_test.cpp
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
+# dns_test starts tests/tools/dns_server.py from the source tree
+tests_unit_unit_tests_CPPFLAGS = $(AM_CPPFLAGS) -DTERN_SRCDIR='"$(abs_top_srcdir)"'
 
 EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
+EXTRA_DIST += tests/fuzz
 
 # make check: unit tests, then the integration tests against real instances.
 # The summary's last line is "N passed, N failed".
@@ -36,3 +52,8 @@ fuzz-run: fuzz
 clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf tests/fuzz/out
+
+# queue files for the queue tool tests (tests/integration/test_queue_tools.py)
+check_PROGRAMS += tests/tools/queue_fixture
+tests_tools_queue_fixture_SOURCES = tests/tools/queue_fixture.cpp
+tests_tools_queue_fixture_LDADD = $(TERN_LIBS)
