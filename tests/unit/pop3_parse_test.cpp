@@ -21,7 +21,7 @@ TEST_CASE("pop3 command lines") {
     struct bad {
         const char* line;
         const char* why;
-    } rows[] = {{"", "empty"}, {"RE", "unknown"}, {"RETRIEVE 1", "unknown"}, {"R3TR", "unknown"},
+    } rows[] = {{"", "empty"}, {"RE", "Unknown"}, {"RETRIEVE 1", "Unknown"}, {"R3TR", "Unknown"},
                 {std::string("RETR\x01").c_str(), "control"}};
     for (auto& r : rows) {
         INFO(r.line);
