@@ -18,6 +18,7 @@ lib_libtern_a_SOURCES = \
 	lib/params_spamd.cpp \
 	lib/privs.cpp lib/privs.hpp \
 	lib/server.cpp lib/server.hpp \
+	lib/smtp_proto.cpp lib/smtp_proto.hpp \
 	lib/stream.cpp lib/stream.hpp \
 	lib/strutil.cpp lib/strutil.hpp \
 	lib/tls.cpp lib/tls.hpp \

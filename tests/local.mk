@@ -6,6 +6,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/config_test.cpp \
 	tests/unit/fd_test.cpp \
 	tests/unit/master_cf_test.cpp \
+	tests/unit/smtp_proto_test.cpp \
 	tests/unit/strutil_test.cpp
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
 
