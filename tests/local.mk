@@ -4,10 +4,18 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
 	tests/unit/attr_test.cpp \
 	tests/unit/config_test.cpp \
+	tests/unit/event_test.cpp \
 	tests/unit/fd_test.cpp \
+	tests/unit/ipc_test.cpp \
+	tests/unit/log_test.cpp \
 	tests/unit/master_cf_test.cpp \
+	tests/unit/net_test.cpp \
+	tests/unit/passwd_test.cpp \
+	tests/unit/privs_test.cpp \
 	tests/unit/smtp_proto_test.cpp \
-	tests/unit/strutil_test.cpp
+	tests/unit/stream_test.cpp \
+	tests/unit/strutil_test.cpp \
+	tests/unit/workers_test.cpp
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
 
 EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
