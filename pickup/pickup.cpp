@@ -176,9 +176,9 @@ bool pickup_file(const queue_dir& q, const settings& s, const std::string& id, b
 
 size_t scan_maildrop(const queue_dir& q, const settings& s) {
     size_t queued_total = 0;
-    for (const auto& id : q.list(queue_names::maildrop)) {
+    for (const auto& e : q.list(queue_names::maildrop)) {
         bool queued = false;
-        pickup_file(q, s, id, queued);
+        pickup_file(q, s, e.id, queued);
         if (queued) ++queued_total;
     }
     return queued_total;
