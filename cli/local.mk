@@ -2,3 +2,8 @@
 sbin_PROGRAMS += cli/tern
 cli_tern_SOURCES = cli/tern_main.cpp cli/tern_init.cpp cli/tern_control.cpp cli/tern_check.cpp cli/tern.hpp
 cli_tern_LDADD = $(TERN_LIBS)
+
+# sendmail: Sendmail-compatible submission into maildrop/
+bin_PROGRAMS += cli/sendmail
+cli_sendmail_SOURCES = cli/sendmail.cpp cli/sendmail_bs.cpp cli/sendmail_drop.cpp cli/sendmail.hpp
+cli_sendmail_LDADD = $(TERN_LIBS)

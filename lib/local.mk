@@ -2,6 +2,7 @@
 noinst_LIBRARIES += lib/libtern.a
 lib_libtern_a_SOURCES = \
 	lib/attr.cpp lib/attr.hpp \
+	lib/cleanup.cpp lib/cleanup.hpp \
 	lib/config.cpp lib/config.hpp \
 	lib/event.cpp lib/event.hpp \
 	lib/fd.cpp lib/fd.hpp \
