@@ -195,10 +195,11 @@ std::unique_ptr<policy_conn> policy_client::connect(std::string& err) {
     // inet:host:port (host numeric or [v6])
     std::string hp = _endpoint.substr(5);
     auto colon = hp.rfind(':');
-    auto port = colon == std::string::npos ? std::nullopt : parse_u64(hp.substr(colon + 1));
     std::string host = colon == std::string::npos ? hp : hp.substr(0, colon);
+    uint64_t port = colon == std::string::npos ? 0 : parse_u64(hp.substr(colon + 1)).value_or(0);
     if (host == "localhost") host = "127.0.0.1";
-    auto addr = port && *port < 65536 ? parse_ip(host, static_cast<int>(*port)) : std::nullopt;
+    std::optional<sock_addr> addr;
+    if (port > 0 && port < 65536) addr = parse_ip(host, static_cast<int>(port));
     if (!addr) {
         err = "bad policy service address " + _endpoint;
         return nullptr;
