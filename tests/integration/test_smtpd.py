@@ -45,8 +45,7 @@ def test_seed_session_with_smtplib(make_instance):
         assert code == 250
         assert text.startswith(b"2.0.0 Ok: queued as ")
         qid = text.decode().split()[-1]
-        code, text = s.help()
-        assert code == 214
+        assert b"Commands:" in s.help()
         assert s.noop()[0] == 250
         assert s.verify("bob@example.test")[0] == 252
     assert incoming_ids(inst) == [qid]
