@@ -46,6 +46,8 @@ bool parse_by(std::string_view v, deliver_by& out) {
 std::string qualify(const session& s, const smtp_path& p) {
     if (p.null) return "";
     std::string addr = p.address();
+    // RFC 5321 4.1.1.3: a bare <postmaster> is this host's postmaster
+    if (p.domain.empty() && iequals(addr, "postmaster")) return "postmaster@" + to_lower(s.ctx.s.myhostname);
     if (p.domain.empty()) return addr + "@" + s.ctx.s.myorigin;
     auto [local, domain] = split_address(addr);
     return local + "@" + lowercase_domain(domain);

@@ -229,7 +229,7 @@ def test_bdat(make_instance):
     assert code == 250 and "queued as" in text
     qid = text.split()[-1]
     # BDAT without a transaction: the chunk is read and refused
-    r.send(b"BDAT 5 LAST\r\nQUIT\r\n")
+    r.send(b"BDAT 6 LAST\r\nQUIT\r\n")
     code, text = r.reply()
     assert code == 503
     assert r.cmd("NOOP")[0] == 250

@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import ssl
+import struct
 import time
 
 
@@ -50,12 +51,13 @@ def queue_file(inst, qid, queue="incoming"):
 
 
 def message_of(inst, qid, queue="incoming"):
-    """The message text inside a queue file (header and body, LF line ends):
-    everything from our Received header on, up to the end record."""
+    """The message inside a queue file (header and body, LF line ends), found
+    through the file header's lengths (docs/queue.md, format version 1)."""
     data = queue_file(inst, qid, queue)
-    i = data.find(b"Received: ")
-    assert i >= 0, "no Received header in queue file %s" % qid
-    return data[i:]
+    assert data[:8] == b"TERNQF\r\n", "not a queue file: %s" % qid
+    rcpt_count, env_len, msg_len = struct.unpack_from("<IQQ", data, 12)
+    start = 64 + rcpt_count + env_len
+    return data[start:start + msg_len]
 
 
 def postqueue_json(inst):
