@@ -103,7 +103,7 @@ def test_defer_if_permit_and_warn_if_reject(make_instance, tmp_path):
         "smtpd_recipient_restrictions": "warn_if_reject, reject"})
     # warn_if_reject turns the reject into a log line
     assert try_rcpt(inst, sender="ok@x.test")[0] == 250
-    inst.wait_log(r"reject_warning: RCPT from unknown\[127.0.0.1\]: 554 5.7.1 <bob@example.test>")
+    inst.wait_log(r"reject_warning: RCPT from \S+\[127.0.0.1\]: 554 5.7.1 <bob@example.test>")
     # DEFER_IF_PERMIT: what would be permitted is deferred
     assert try_rcpt(inst, sender="late@x.test") == (450, "4.7.1 <late@x.test>: Sender address rejected: greylisted")
 
@@ -137,7 +137,7 @@ def test_check_policy_service(make_instance, tmp_path, transport):
         assert first["protocol_state"] == "RCPT" and first["protocol_name"] == "ESMTP"
         assert first["helo_name"] == "pol.example.test"
         assert first["sender"] == "alice@example.test" and first["recipient"] == "ok@remote.test"
-        assert first["client_address"] == "127.0.0.1" and first["client_name"] == "unknown"
+        assert first["client_address"] == "127.0.0.1" and first["client_name"] in ("unknown", "localhost")
         assert first["instance"] and all(r["instance"] == first["instance"] for r in p.requests)
         # one connection carried every request
         assert p.connections == 1
