@@ -181,7 +181,7 @@ def test_relay_refused_from_outside_mynetworks(make_instance):
         s.rset()
         s.mail("spammer@outside.test")
         s.rcpt("victim@elsewhere.test")
-        code, text = s.data("Subject: x\r\n\r\nx\r\n")
+        code, text = s.docmd("DATA")
         assert code == 554 and b"no valid recipients" in text
     assert incoming_ids(inst) == []
     inst.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127.0.0.5\]: 554 5.7.1 <victim@elsewhere.test>: "
