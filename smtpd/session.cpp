@@ -271,20 +271,17 @@ void session::reply(int code, std::string_view dsn, std::string_view text) {
 }
 
 void session::error(int code, std::string_view dsn, std::string_view text) {
-    reply(code, dsn, text);
     ++_errors;
+    if (ctx.s.soft_error_limit > 0 && _errors >= static_cast<size_t>(ctx.s.soft_error_limit) &&
+        ctx.s.error_sleep.count() > 0 && !_sleeping && !_io->closed()) {
+        // tarpit: this reply (and everything after it) waits a while
+        _sleeping = true;
+        _sleep.start(std::chrono::duration_cast<std::chrono::milliseconds>(ctx.s.error_sleep));
+    }
+    reply(code, dsn, text);
     if (ctx.s.hard_error_limit > 0 && _errors >= static_cast<size_t>(ctx.s.hard_error_limit)) {
         log::warn("too many errors after %s from %s", _last_verb.c_str(), client.label().c_str());
         fatal_reply(421, "4.7.0", ctx.s.myhostname + " Error: too many errors");
-        return;
-    }
-    if (ctx.s.soft_error_limit > 0 && _errors >= static_cast<size_t>(ctx.s.soft_error_limit) &&
-        ctx.s.error_sleep.count() > 0 && !_sleeping) {
-        // tarpit: hold this reply (and everything after it) for a while
-        if (!_io->closed()) {
-            _sleeping = true;
-            _sleep.start(std::chrono::duration_cast<std::chrono::milliseconds>(ctx.s.error_sleep));
-        }
     }
 }
 
