@@ -8,7 +8,7 @@ import smtplib
 import pytest
 
 from policyserver import PolicyServer
-from smtptest import incoming_ids, message_of, started
+from smtptest import incoming_ids, message_of, no_qmgr, started
 
 
 def table(tmp_path, name, text):
@@ -121,10 +121,13 @@ def test_check_policy_service(make_instance, tmp_path, transport):
             return "PREPEND X-Policy: tagged"
         return "DUNNO"
 
-    kw = {"unix_path": str(tmp_path / "policy")} if transport == "unix" else {}
+    inst = make_instance()
+    no_qmgr(inst)
+    # the socket must be reachable by mail_owner: inside the instance directory
+    kw = {"unix_path": os.path.join(inst.dir, "policy")} if transport == "unix" else {}
     with PolicyServer(decide, **kw) as p:
-        inst = started(make_instance, main_cf={
-            "smtpd_recipient_restrictions": f"check_policy_service {p.spec}"})
+        inst.set_main_cf({"smtpd_recipient_restrictions": f"check_policy_service {p.spec}"})
+        inst.start()
         with client(inst, helo="pol.example.test") as s:
             s.mail("alice@example.test")
             assert s.rcpt("ok@remote.test")[0] == 250
