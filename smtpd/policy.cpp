@@ -24,9 +24,11 @@ attr_limits policy_limits() {
 class policy_conn final : public stream_handler {
 public:
     using done_fn = std::function<void(std::optional<attr_list>, const std::string&)>;
-    policy_conn(event_loop& loop, unique_fd fd, bool connecting)
-        : _loop(loop), _parser(policy_limits()), _connected(!connecting) {
-        _io = std::make_unique<stream>(loop, std::move(fd), *this, connecting);
+    // A non-blocking connect in progress needs no special care: the request
+    // waits in the output buffer until the socket becomes writable, and a
+    // failed connect surfaces as an error on it.
+    policy_conn(event_loop& loop, unique_fd fd) : _loop(loop), _parser(policy_limits()) {
+        _io = std::make_unique<stream>(loop, std::move(fd), *this);
         born = std::chrono::steady_clock::now();
         last_used = born;
     }
@@ -39,17 +41,7 @@ public:
     void send(const std::string& payload, done_fn done) {
         _done = std::move(done);
         _parser.reset();
-        if (_connected)
-            _io->write(payload);
-        else
-            _pending = payload;
-    }
-    void on_connected() override {
-        _connected = true;
-        if (!_pending.empty()) {
-            _io->write(_pending);
-            _pending.clear();
-        }
+        _io->write(payload);
     }
     void on_readable() override {
         if (!_done) {
@@ -85,8 +77,6 @@ private:
     event_loop& _loop;
     std::unique_ptr<stream> _io;
     attr_parser _parser;
-    bool _connected;
-    std::string _pending;
     done_fn _done;
 };
 
@@ -190,7 +180,7 @@ std::unique_ptr<policy_conn> policy_client::connect(std::string& err) {
     if (_endpoint.rfind("unix:", 0) == 0) {
         auto fd = connect_unix(_endpoint.substr(5), 1000, err);
         if (!fd) return nullptr;
-        return std::make_unique<policy_conn>(_loop, std::move(fd), false);
+        return std::make_unique<policy_conn>(_loop, std::move(fd));
     }
     // inet:host:port (host numeric or [v6])
     std::string hp = _endpoint.substr(5);
@@ -206,7 +196,7 @@ std::unique_ptr<policy_conn> policy_client::connect(std::string& err) {
     }
     auto fd = connect_nonblocking(*addr, err);
     if (!fd) return nullptr;
-    return std::make_unique<policy_conn>(_loop, std::move(fd), true);
+    return std::make_unique<policy_conn>(_loop, std::move(fd));
 }
 
 std::unique_ptr<policy_conn> policy_client::take_idle() {
