@@ -180,7 +180,7 @@ def test_data_and_end_of_data_restrictions(make_instance, tmp_path):
         with client(inst) as s:
             s.mail("alice@example.test")
             s.rcpt("bob@example.test")
-            code, text = s.data("Subject: x\r\n\r\nx\r\n")
+            code, text = s.docmd("DATA")
             assert (code, text) == (554, b"5.7.1 <DATA>: Data command rejected: no data today")
     with PolicyServer(lambda a: "DISCARD" if a["protocol_state"] == "END-OF-MESSAGE" else "DUNNO") as p:
         inst2 = started(make_instance, main_cf={"smtpd_end_of_data_restrictions": f"check_policy_service {p.spec}"})
