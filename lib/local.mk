@@ -4,6 +4,8 @@ lib_libtern_a_SOURCES = \
 	lib/attr.cpp lib/attr.hpp \
 	lib/cleanup.cpp lib/cleanup.hpp \
 	lib/config.cpp lib/config.hpp \
+	lib/dns.cpp lib/dns.hpp \
+	lib/dns_parse.cpp \
 	lib/event.cpp lib/event.hpp \
 	lib/fd.cpp lib/fd.hpp \
 	lib/ipc.cpp lib/ipc.hpp \

@@ -4,6 +4,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
 	tests/unit/attr_test.cpp \
 	tests/unit/config_test.cpp \
+	tests/unit/dns_test.cpp \
 	tests/unit/event_test.cpp \
 	tests/unit/fd_test.cpp \
 	tests/unit/ipc_test.cpp \
@@ -17,6 +18,8 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/strutil_test.cpp \
 	tests/unit/workers_test.cpp
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
+# dns_test starts tests/tools/dns_server.py from the source tree
+tests_unit_unit_tests_CPPFLAGS = $(AM_CPPFLAGS) -DTERN_SRCDIR='"$(abs_top_srcdir)"'
 
 EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
 
@@ -24,3 +27,15 @@ EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
 # The summary's last line is "N passed, N failed".
 check-local: $(check_PROGRAMS) all
 	@/usr/bin/python3 $(top_srcdir)/tests/run_checks.py --build "$(abs_top_builddir)" --src "$(abs_top_srcdir)"
+
+# libFuzzer targets (clang, ASan, UBSan): `make fuzz` builds them into
+# tests/fuzz/out; `make check` also runs each briefly when clang is present.
+EXTRA_DIST += tests/fuzz
+fuzz:
+	sh $(top_srcdir)/tests/fuzz/build.sh "$(abs_top_srcdir)" "$(abs_top_builddir)/tests/fuzz/out"
+fuzz-run: fuzz
+	sh $(top_srcdir)/tests/fuzz/run_all.sh "$(abs_top_srcdir)" "$(abs_top_builddir)/tests/fuzz/out" 60
+.PHONY: fuzz fuzz-run
+clean-local: clean-fuzz
+clean-fuzz:
+	rm -rf tests/fuzz/out
