@@ -3,6 +3,7 @@ check_PROGRAMS += tests/unit/unit_tests
 tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
 	tests/unit/attr_test.cpp \
+	tests/unit/cleanup_test.cpp \
 	tests/unit/config_test.cpp \
 	tests/unit/dns_test.cpp \
 	tests/unit/event_test.cpp \
