@@ -152,7 +152,10 @@ void context::start() {
     queue = std::make_unique<queue_dir>(root, static_cast<int>(cfg.get_int("hash_queue_depth")));
     s.auth_socket = srv.socket_path(cfg.get("auth_service_name"));
     s.qmgr_socket = srv.socket_path(std::string(qmgr_public_socket));
-    committer = std::make_unique<queue_committer>(srv.loop);
+    queue_committer::options copts;
+    int64_t threads = cfg.get_int("queue_commit_threads");
+    copts.threads = threads > 0 ? static_cast<unsigned>(threads) : 4;
+    committer = std::make_unique<queue_committer>(srv.loop, copts);
 }
 
 policy_client& context::policy(const std::string& endpoint) {
