@@ -105,6 +105,10 @@ void cmd_mail(session& s, std::string_view arg) {
             }
         } else if (p.key == "ENVID") {
             tx.envid = p.decoded;
+            if (has_controls(tx.envid)) {
+                s.error(501, "5.5.4", "Bad ENVID parameter: control characters");
+                return;
+            }
         } else if (p.key == "AUTH") {
             tx.auth_param = p.decoded;
         } else if (p.key == "SMTPUTF8") {

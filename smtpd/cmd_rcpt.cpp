@@ -80,6 +80,10 @@ void cmd_rcpt(session& s, std::string_view arg) {
                 return;
             }
             r.orcpt = p.value.substr(0, semi) + ";" + p.decoded;
+            if (has_controls(r.orcpt)) {
+                s.error(501, "5.5.4", "Bad ORCPT parameter: control characters");
+                return;
+            }
         } else {
             s.error(555, "5.5.4", "Unsupported option: " + printable(p.key, 40));
             return;

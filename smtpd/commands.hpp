@@ -36,6 +36,13 @@ const command_def* find_command(std::string_view verb);
 // @myorigin, the domain is lower-cased, the null path is "".
 std::string qualify(const session& s, const smtp_path& p);
 
+// True when s holds a control character (queue files refuse CR, LF, NUL).
+inline bool has_controls(std::string_view s) {
+    for (unsigned char c : s)
+        if (c < 0x20 || c == 0x7f) return true;
+    return false;
+}
+
 void cmd_ehlo(session& s, std::string_view arg);
 void cmd_helo(session& s, std::string_view arg);
 void cmd_mail(session& s, std::string_view arg);

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <cstring>
 #include <event2/buffer.h>
+#include <openssl/crypto.h>
 
 #include "lib/log.hpp"
 #include "lib/strutil.hpp"
@@ -456,7 +457,10 @@ bool session::read_command() {
         error(500, "5.5.2", "Error: bad syntax");
         return true;
     }
+    bool secret = c.verb == "AUTH";
     dispatch(c);
+    // an AUTH initial response holds a password
+    if (secret) OPENSSL_cleanse(_line.data(), _line.size());
     return true;
 }
 
@@ -632,6 +636,7 @@ bool session::read_auth_line() {
     auto fn = std::move(_auth_line);
     _auth_line = nullptr;
     fn(_line);
+    OPENSSL_cleanse(_line.data(), _line.size());
     return true;
 }
 
