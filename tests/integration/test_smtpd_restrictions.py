@@ -192,3 +192,35 @@ def test_data_and_end_of_data_restrictions(make_instance, tmp_path):
         assert p.requests[-1]["protocol_state"] == "END-OF-MESSAGE"
         assert incoming_ids(inst2) == []
         inst2.wait_log(r"discard: END-OF-MESSAGE")
+
+
+def test_delay_reject_no_answers_at_helo_and_mail(make_instance, tmp_path):
+    t = table(tmp_path, "s", "spammer@bad.test REJECT\n")
+    inst = started(make_instance, main_cf={"smtpd_delay_reject": "no",
+                                           "smtpd_helo_restrictions": "reject_non_fqdn_helo_hostname",
+                                           "smtpd_sender_restrictions": f"check_sender_access {t}"})
+    with smtplib.SMTP(*inst.addr("smtp"), timeout=10) as s:
+        code, text = s.ehlo("localhost")
+        assert code == 504 and b"need fully-qualified hostname" in text
+        assert s.ehlo("good.example.test")[0] == 250
+        assert s.mail("spammer@bad.test") == (554, b"5.7.1 <spammer@bad.test>: Sender address rejected: Access denied")
+        assert s.mail("friend@good.test")[0] == 250
+
+
+def test_reject_unauth_pipelining(make_instance):
+    from smtptest import RawSMTP
+    inst = started(make_instance, main_cf={"smtpd_recipient_restrictions": "reject_unauth_pipelining, permit"})
+    r = RawSMTP(*inst.addr("smtp"))
+    r.reply()
+    # HELO (not EHLO): pipelining was never offered, yet the client sends ahead
+    r.cmd("HELO impatient.example.test")
+    r.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
+    assert r.reply()[0] == 250
+    code, text = r.reply()
+    assert code == 503 and "Improper use of SMTP command pipelining" in text
+    r.close()
+    # one command at a time is fine
+    with smtplib.SMTP(*inst.addr("smtp"), timeout=10) as s:
+        s.helo("patient.example.test")
+        s.mail("a@x.test")
+        assert s.rcpt("bob@example.test")[0] == 250
