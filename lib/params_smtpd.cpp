@@ -25,7 +25,7 @@ const std::vector<param_def> rows = {
     // --- smtpd: limits
     {"smtpd_recipient_limit", T::integer, "1000", "Most recipients accepted per message (452 4.5.3 beyond).", 1, 100000},
     {"line_length_limit", T::integer, "2048", "Longest SMTP command line, in bytes (500 5.5.2 beyond).", 512, 1000000},
-    {"header_size_limit", T::size, "102400", "Largest message header, in bytes (552 5.3.4 beyond).", 1024},
+    {"header_size_limit", T::size, "102400", "Largest message header, in bytes: smtpd and pickup refuse a larger one (552 5.3.4); header parsing examines no more.", 1024},
     {"smtpd_hard_error_limit", T::integer, "20", "Errors in one session before smtpd answers 421 and disconnects.", 1, 100000},
     {"smtpd_soft_error_limit", T::integer, "10", "Errors in one session after which each error reply is delayed by smtpd_error_sleep_time.", 0, 100000},
     {"smtpd_error_sleep_time", T::time, "1s", "Delay of each error reply once smtpd_soft_error_limit is reached.", 0, 600},

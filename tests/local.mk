@@ -2,6 +2,7 @@
 check_PROGRAMS += tests/unit/unit_tests
 tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
+	tests/unit/addr_test.cpp \
 	tests/unit/attr_test.cpp \
 	tests/unit/cleanup_test.cpp \
 	tests/unit/config_test.cpp \
@@ -11,18 +12,22 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/ipc_test.cpp \
 	tests/unit/log_test.cpp \
 	tests/unit/master_cf_test.cpp \
+	tests/unit/mime_test.cpp \
+	tests/unit/mime_tree_test.cpp \
 	tests/unit/net_test.cpp \
 	tests/unit/passwd_test.cpp \
 	tests/unit/privs_test.cpp \
 	tests/unit/smtp_proto_test.cpp \
 	tests/unit/stream_test.cpp \
 	tests/unit/strutil_test.cpp \
+	tests/unit/utf8_test.cpp \
 	tests/unit/workers_test.cpp
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
 # dns_test starts tests/tools/dns_server.py from the source tree
 tests_unit_unit_tests_CPPFLAGS = $(AM_CPPFLAGS) -DTERN_SRCDIR='"$(abs_top_srcdir)"'
 
 EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
+EXTRA_DIST += tests/fuzz
 
 # make check: unit tests, then the integration tests against real instances.
 # The summary's last line is "N passed, N failed".
