@@ -228,3 +228,12 @@ def test_client_that_never_reads(make_instance):
     # and it still serves others
     with smtplib.SMTP(*inst.addr("smtp"), timeout=10) as c:
         assert c.noop()[0] == 250
+
+
+def test_queue_minfree(make_instance):
+    # more free space demanded than any test machine has
+    inst = started(make_instance, main_cf={"queue_minfree": "1000000g"})
+    with smtplib.SMTP(*inst.addr("smtp"), timeout=10) as s:
+        s.ehlo("c.example.test")
+        assert s.mail("alice@example.test") == (452, b"4.3.1 Insufficient system storage")
+    inst.wait_log(r"not enough free space in .*/queue for a message from")
