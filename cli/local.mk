@@ -3,6 +3,13 @@ sbin_PROGRAMS += cli/tern
 cli_tern_SOURCES = cli/tern_main.cpp cli/tern_init.cpp cli/tern_control.cpp cli/tern_check.cpp cli/tern.hpp
 cli_tern_LDADD = $(TERN_LIBS)
 
+# tern-map (like postmap) and newaliases: table builds and queries
+bin_PROGRAMS += cli/tern-map cli/newaliases
+cli_tern_map_SOURCES = cli/tern_map.cpp cli/cli_config.hpp
+cli_tern_map_LDADD = $(TERN_LIBS)
+cli_newaliases_SOURCES = cli/newaliases.cpp cli/cli_config.hpp
+cli_newaliases_LDADD = $(TERN_LIBS)
+
 # sendmail: Sendmail-compatible submission into maildrop/
 bin_PROGRAMS += cli/sendmail
 cli_sendmail_SOURCES = cli/sendmail.cpp cli/sendmail_bs.cpp cli/sendmail_drop.cpp cli/sendmail.hpp

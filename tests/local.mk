@@ -3,15 +3,22 @@ check_PROGRAMS += tests/unit/unit_tests
 tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
 	tests/unit/addr_test.cpp \
+	tests/unit/aliases_test.cpp \
 	tests/unit/attr_test.cpp \
 	tests/unit/cleanup_test.cpp \
 	tests/unit/config_test.cpp \
+	tests/unit/db_test.cpp \
 	tests/unit/dns_test.cpp \
 	tests/unit/event_test.cpp \
 	tests/unit/fd_test.cpp \
 	tests/unit/ipc_test.cpp \
 	tests/unit/log_test.cpp \
+	tests/unit/mailbox_mbox_test.cpp \
+	tests/unit/mailbox_test.cpp \
+	tests/unit/mailbox_test_util.hpp \
+	tests/unit/maps_test.cpp \
 	tests/unit/master_cf_test.cpp \
+	tests/unit/mbox_format_test.cpp \
 	tests/unit/mime_test.cpp \
 	tests/unit/mime_tree_test.cpp \
 	tests/unit/net_test.cpp \
