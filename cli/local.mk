@@ -10,6 +10,14 @@ cli_tern_map_LDADD = $(TERN_LIBS)
 cli_newaliases_SOURCES = cli/newaliases.cpp cli/cli_config.hpp
 cli_newaliases_LDADD = $(TERN_LIBS)
 
+# The queue tools: postqueue (also run as mailq) and postsuper.
+bin_PROGRAMS += cli/postqueue cli/postsuper
+BIN_ALIASES += mailq:postqueue
+cli_postqueue_SOURCES = cli/postqueue.cpp cli/queue_tool.cpp cli/queue_tool.hpp
+cli_postqueue_LDADD = $(TERN_LIBS)
+cli_postsuper_SOURCES = cli/postsuper.cpp cli/queue_tool.cpp cli/queue_tool.hpp
+cli_postsuper_LDADD = $(TERN_LIBS)
+
 # sendmail: Sendmail-compatible submission into maildrop/
 bin_PROGRAMS += cli/sendmail
 cli_sendmail_SOURCES = cli/sendmail.cpp cli/sendmail_bs.cpp cli/sendmail_drop.cpp cli/sendmail.hpp

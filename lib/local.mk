@@ -44,6 +44,13 @@ lib_libtern_a_SOURCES = \
 	lib/params_smtpd.cpp \
 	lib/params_spamd.cpp \
 	lib/privs.cpp lib/privs.hpp \
+	lib/queue_commit.cpp lib/queue_commit.hpp \
+	lib/queue_ctl.cpp lib/queue_ctl.hpp \
+	lib/queue_dir.cpp lib/queue_dir.hpp \
+	lib/queue_file.cpp lib/queue_file.hpp \
+	lib/queue_id.cpp lib/queue_id.hpp \
+	lib/queue_list.cpp lib/queue_list.hpp \
+	lib/queue_writer.cpp lib/queue_writer.hpp \
 	lib/server.cpp lib/server.hpp \
 	lib/smtp_proto.cpp lib/smtp_proto.hpp \
 	lib/stream.cpp lib/stream.hpp \

@@ -82,6 +82,8 @@ const std::vector<param_def> rows = {
     {"unknown_relay_recipient_reject_code", T::integer, "550", "Reply code for a recipient not in relay_recipient_maps.", 400, 599},
     {"plaintext_reject_code", T::integer, "450", "Reply code of a restriction that needs TLS (reserved).", 400, 599},
 
+    // queue writes (lib/queue_commit)
+    {"queue_commit_threads", T::integer, "4", "Threads per smtpd process that fsync finished queue files in parallel (group commit).", 1, 64},
 };
 
 }  // namespace

@@ -24,6 +24,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/net_test.cpp \
 	tests/unit/passwd_test.cpp \
 	tests/unit/privs_test.cpp \
+	tests/unit/queue_test.cpp \
 	tests/unit/smtp_proto_test.cpp \
 	tests/unit/stream_test.cpp \
 	tests/unit/strutil_test.cpp \
@@ -52,3 +53,8 @@ fuzz-run: fuzz
 clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf tests/fuzz/out
+
+# queue files for the queue tool tests (tests/integration/test_queue_tools.py)
+check_PROGRAMS += tests/tools/queue_fixture
+tests_tools_queue_fixture_SOURCES = tests/tools/queue_fixture.cpp
+tests_tools_queue_fixture_LDADD = $(TERN_LIBS)
