@@ -177,6 +177,9 @@ bool resolver::expand_targets(state& st, const std::vector<target>& targets, siz
                 return fail(st, outcome::defer, "4.3.0", ":include:" + t.text + ": " + f.error);
             if (f.status == found::no)
                 return fail(st, outcome::bounce, "5.3.5", ":include:" + t.text + ": no such file");
+            // in a user's context, only the user's (or root's) include files count
+            if (cls != source_class::alias && f.owner != privs.uid && f.owner != 0)
+                return fail(st, outcome::defer, "4.7.0", ":include:" + t.text + ": not owned by " + privs.name);
             auto parsed = _h.parse(f.text);
             if (!parsed.ok)
                 return fail(st, outcome::defer, "4.3.5", ":include:" + t.text + ": " + parsed.error);
@@ -340,6 +343,8 @@ bool resolver::expand(state& st, const std::string& address, size_t depth, bool 
             auto t = _h.read_file(*pw, f);
             if (t.status == found::error) return fail(st, outcome::defer, "4.3.0", f + ": " + t.error);
             if (t.status == found::no) continue;
+            // a .forward someone else planted is not the user's wish
+            if (t.owner != pw->uid && t.owner != 0) continue;
             auto parsed = _h.parse(t.text);
             if (!parsed.ok) return fail(st, outcome::defer, "4.3.5", f + ": " + parsed.error);
             if (parsed.targets.empty()) continue;  // an empty .forward is no .forward

@@ -330,6 +330,11 @@ TEST_CASE("resolve: .forward") {
     REQUIRE(l.leaves.size() == 1);
     CHECK(l.leaves[0].kind == leaf_kind::file);
     CHECK(l.leaves[0].dest == "/home/bob/lists.mbox");
+    // a .forward owned by someone else is ignored
+    f.files["/home/bob/.forward+lists"] = {found::yes, "/tmp/stolen.mbox\n", "", 1002};
+    auto o = f.run("bob+lists@localhost");
+    REQUIRE(o.leaves.size() == 3);  // the plain .forward applies instead
+    CHECK_FALSE(find_leaf(o, leaf_kind::file, "/tmp/stolen.mbox"));
     // an unreadable .forward defers
     f.files["/home/carol/.forward"] = {found::error, "", "Permission denied", 0};
     auto e = f.run("carol@localhost");
