@@ -377,6 +377,21 @@ def test_reload_while_delivering(make_instance):
         ["Subject: slow %d" % i for i in range(6)]
 
 
+def test_postsuper_delete_of_an_active_message(make_instance):
+    inst = started(make_instance)
+    work = shared_dir(inst, "work")
+    set_aliases(inst, f'slow: "|sleep 2; cat > /dev/null; exit 75"\n')
+    submit(inst, "bob@example.test", ["slow@localhost"], message("doomed", to="slow@localhost"))
+    active = os.path.join(inst.dir, "queue", "active")
+    qid = wait_for(lambda: os.listdir(active) and os.listdir(active)[0], 20, what="the message in active/")
+    # postsuper -d removes even a file the qmgr holds; the qmgr then drops it
+    r = inst.tool("postsuper", "-d", qid)
+    assert r.returncode == 0, r.stderr
+    inst.wait_log(qid + r": deleted by the administrator", timeout=30)
+    wait_queue_empty(inst)
+    assert not any(qid in files for _, _, files in os.walk(os.path.join(inst.dir, "queue")))
+
+
 def test_deliverby(make_instance):
     inst = started(make_instance)
     set_aliases(inst, 'stuck: "|echo not yet; exit 75"\n')
