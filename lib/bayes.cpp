@@ -236,8 +236,14 @@ bool classifier::train(std::string_view msg, std::string_view user, message_clas
     it.cls = c;
     it.unlearn = unlearn;
     std::vector<learn_outcome> outcomes;
-    std::lock_guard<std::mutex> g(_write_mu);
-    if (!token_db(database_path(_s.directory, user)).apply({it}, outcomes, err) || outcomes.empty()) return false;
+    std::string path = database_path(_s.directory, user);
+    {
+        std::lock_guard<std::mutex> g(_write_mu);
+        if (!token_db(path).apply({it}, outcomes, err) || outcomes.empty()) return false;
+    }
+    // our own training counts at once (another process's within settle_ns)
+    std::lock_guard<std::mutex> g(_cache_mu);
+    std::erase_if(_cache, [&](const cached& c) { return c.path == path; });
     outcome = outcomes.front();
     return true;
 }

@@ -203,8 +203,10 @@ struct classification {
 // %-encoded, so no name can leave directory/user/.
 std::string database_path(const std::string& directory, std::string_view user);
 
-// Thread-safe: classification works from cached snapshots (reloaded when
-// the file changes); training is serialised.
+// Thread-safe: classification works from cached snapshots, reloaded when
+// the file changes (training by this object is seen at once, training by
+// another process within 0.2 s: file time stamps are coarse); training is
+// serialised.
 class classifier {
 public:
     explicit classifier(settings s);

@@ -182,6 +182,9 @@ bool token_db::recreate(const std::string& why) const {
 
 std::shared_ptr<const snapshot> token_db::load(std::string& err, bool wait, bool* busy) const {
     if (busy) *busy = false;
+    struct stat st;
+    if (::stat(dirname_of(_path).c_str(), &st) != 0 && errno == ENOENT)
+        return std::make_shared<snapshot>();  // nothing trained yet
     db::shared_db sdb(_path, db::db_type::btree, 0600);
     std::string why;
     {

@@ -13,6 +13,7 @@
 #include "lib/bayes.hpp"
 #include "lib/mime.hpp"
 #include "lib/strutil.hpp"
+#include "lib/utf8.hpp"
 
 namespace tern::bayes {
 
@@ -114,6 +115,29 @@ size_t unicode_space_len(std::string_view s, size_t i) {
     return 0;
 }
 
+// Unicode punctuation that wraps words (quotes, guillemets, dashes,
+// ellipsis, inverted marks, CJK full stops): the length of the code point
+// at the start (front) or end of w when it is one, else 0.
+bool wrapping_punct(uint32_t cp) {
+    return cp == 0xa1 || cp == 0xab || cp == 0xbb || cp == 0xbf || (cp >= 0x2010 && cp <= 0x201f) ||
+           cp == 0x2026 || cp == 0x2039 || cp == 0x203a || cp == 0x3001 || cp == 0x3002 || cp == 0xff01 ||
+           cp == 0xff0c || cp == 0xff1f;
+}
+size_t punct_front(std::string_view w) {
+    if (w.empty() || static_cast<unsigned char>(w[0]) < 0x80) return 0;
+    size_t i = 0;
+    return wrapping_punct(next_cp(w, i)) ? i : 0;
+}
+size_t punct_back(std::string_view w) {
+    size_t start = w.size();
+    while (start > 0 && (static_cast<unsigned char>(w[start - 1]) & 0xc0) == 0x80 && w.size() - start < 3) --start;
+    if (start == 0 || static_cast<unsigned char>(w[start - 1]) < 0xc0) return 0;
+    --start;
+    size_t i = start;
+    uint32_t cp = next_cp(w, i);
+    return i == w.size() && wrapping_punct(cp) ? w.size() - start : 0;
+}
+
 size_t code_points(std::string_view s) {
     size_t n = 0;
     for (unsigned char c : s) n += (c & 0xc0) != 0x80;
@@ -145,12 +169,18 @@ private:
     void emit(std::string_view prefix, std::string_view word) {
         _buf.assign(prefix);
         _buf.append(word);
-        _out.add(_buf);
+        add();
     }
     void emit3(std::string_view a, std::string_view b, std::string_view c) {
         _buf.assign(a);
         _buf.append(b);
         _buf.append(c);
+        add();
+    }
+    // Tokens are UTF-8: raw header bytes (addresses, Message-ID) that are
+    // not get U+FFFD in place of the bad bytes.
+    void add() {
+        if (!is_ascii(_buf) && !utf8_valid(_buf)) _buf = utf8_sanitize(_buf);
         _out.add(_buf);
     }
     void text(std::string_view s, std::string_view prefix);
@@ -201,10 +231,16 @@ void tokenizer::word(std::string_view w, std::string_view prefix) {
     if (w.size() > 4 && istarts_with(w, "www.")) return url(w, prefix);
 
     // outer punctuation is noise, except a leading '$' and trailing '!'
-    size_t b = 0, e = w.size();
-    while (b < e && is_punct(static_cast<unsigned char>(w[b])) && w[b] != '$') ++b;
-    while (e > b && is_punct(static_cast<unsigned char>(w[e - 1])) && w[e - 1] != '!') --e;
-    w = w.substr(b, e - b);
+    for (bool more = true; more && !w.empty();) {
+        more = false;
+        while (!w.empty() && is_punct(static_cast<unsigned char>(w[0])) && w[0] != '$') w.remove_prefix(1), more = true;
+        if (size_t n = punct_front(w)) w.remove_prefix(n), more = true;
+    }
+    for (bool more = true; more && !w.empty();) {
+        more = false;
+        while (!w.empty() && is_punct(static_cast<unsigned char>(w.back())) && w.back() != '!') w.remove_suffix(1), more = true;
+        if (size_t n = punct_back(w)) w.remove_suffix(n), more = true;
+    }
     if (w.empty()) return;
     if (size_t at = w.find('@'); at != std::string_view::npos && at > 0 && w.find('.', at) != std::string_view::npos)
         return email(w, prefix);
@@ -227,8 +263,10 @@ void tokenizer::plain_word(std::string_view w, std::string_view prefix) {
         // long runs (encoded junk, hashes): their shape only
         char bucket[32];
         std::snprintf(bucket, sizeof bucket, ":%zu", n / 10 * 10);
+        size_t first = 0;
+        next_cp(w, first);
         _lw.assign("skip:");
-        _lw += lower(w[0]);
+        for (size_t k = 0; k < first; k++) _lw += lower(w[k]);
         _lw += bucket;
         return emit(prefix, _lw);
     }
