@@ -148,9 +148,8 @@ size_t code_points(std::string_view s) {
 // this filter's own verdicts (a message moved into Junk carries them) and
 // the lengths a local store adds.
 bool ignored_field(std::string_view lname) {
-    static constexpr std::array<std::string_view, 9> names = {
-        "status", "x-status", "x-keywords", "x-uid", "x-imap", "x-imapbase", "content-length", "lines",
-        "x-original-to"};
+    static constexpr std::array<std::string_view, 8> names = {
+        "status", "x-status", "x-keywords", "x-uid", "x-imap", "x-imapbase", "content-length", "lines"};
     if (lname.starts_with("x-spam-") || lname.starts_with("x-tern-")) return true;
     return std::find(names.begin(), names.end(), lname) != names.end();
 }
@@ -278,6 +277,12 @@ void tokenizer::plain_word(std::string_view w, std::string_view prefix) {
 // Bigrams of CJK characters (words are not separated by spaces there);
 // other characters of the word form ordinary words.
 void tokenizer::cjk_word(std::string_view w, std::string_view prefix) {
+    // a run without spaces can be long: its first 16 KiB are plenty
+    if (w.size() > 16384) {
+        size_t cut = 16384;
+        while (cut > 0 && (static_cast<unsigned char>(w[cut]) & 0xc0) == 0x80) --cut;
+        w = w.substr(0, cut);
+    }
     struct piece {
         size_t start, end;
         bool cjk;
