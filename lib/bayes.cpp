@@ -237,10 +237,7 @@ bool classifier::train(std::string_view msg, std::string_view user, message_clas
     it.unlearn = unlearn;
     std::vector<learn_outcome> outcomes;
     std::string path = database_path(_s.directory, user);
-    {
-        std::lock_guard<std::mutex> g(_write_mu);
-        if (!token_db(path).apply({it}, outcomes, err) || outcomes.empty()) return false;
-    }
+    if (!token_db(path).apply({it}, outcomes, err) || outcomes.empty()) return false;
     // our own training counts at once (another process's within settle_ns)
     std::lock_guard<std::mutex> g(_cache_mu);
     std::erase_if(_cache, [&](const cached& c) { return c.path == path; });

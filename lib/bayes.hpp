@@ -205,8 +205,8 @@ std::string database_path(const std::string& directory, std::string_view user);
 
 // Thread-safe: classification works from cached snapshots, reloaded when
 // the file changes (training by this object is seen at once, training by
-// another process within 0.2 s: file time stamps are coarse); training is
-// serialised.
+// another process within 0.2 s: file time stamps are coarse). Database
+// sessions of one process take turns (fcntl locks are per process).
 class classifier {
 public:
     explicit classifier(settings s);
@@ -246,7 +246,6 @@ private:
     std::mutex _cache_mu;
     std::vector<cached> _cache;
     uint64_t _use_clock = 0;
-    std::mutex _write_mu;
 };
 
 }  // namespace tern::bayes

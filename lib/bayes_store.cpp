@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <map>
+#include <mutex>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
@@ -65,6 +66,11 @@ bool unusable_file(const std::string& path, const std::string& open_err) {
     unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     return static_cast<bool>(fd);
 }
+
+// fcntl locks belong to the process, not to a descriptor: a second session
+// on the same file in another thread would convert or, when it closes,
+// drop the first one's lock. So the sessions of one process take turns.
+std::mutex g_sessions;
 
 }  // namespace
 
@@ -182,6 +188,14 @@ bool token_db::recreate(const std::string& why) const {
 
 std::shared_ptr<const snapshot> token_db::load(std::string& err, bool wait, bool* busy) const {
     if (busy) *busy = false;
+    std::unique_lock<std::mutex> turn(g_sessions, std::defer_lock);
+    if (wait) {
+        turn.lock();
+    } else if (!turn.try_lock()) {
+        if (busy) *busy = true;
+        err = _path + ": busy";
+        return nullptr;
+    }
     struct stat st;
     if (::stat(dirname_of(_path).c_str(), &st) != 0 && errno == ENOENT)
         return std::make_shared<snapshot>();  // nothing trained yet
@@ -236,6 +250,7 @@ std::shared_ptr<const snapshot> token_db::load(std::string& err, bool wait, bool
 bool token_db::read_stats(stats& out, std::string& err) const {
     auto snap = load(err);
     if (!snap) return false;
+    std::lock_guard<std::mutex> turn(g_sessions);
     out.nspam = snap->nspam;
     out.nham = snap->nham;
     out.tokens = snap->size();
@@ -252,6 +267,7 @@ bool token_db::read_stats(stats& out, std::string& err) const {
 }
 
 bool token_db::apply(const std::vector<item>& items, std::vector<learn_outcome>& outcomes, std::string& err) const {
+    std::lock_guard<std::mutex> turn(g_sessions);
     if (!make_dirs(dirname_of(_path), 0700)) {
         err = "mkdir " + dirname_of(_path) + ": " + errno_text();
         return false;

@@ -6,10 +6,12 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <set>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -698,4 +700,45 @@ TEST_CASE("classifier: the user cache stays within its budget", "[bayes]") {
     cl.flush_cache();
     REQUIRE(cl.classify(spam_message(2), "a@example.test", r, err));
     CHECK(r.nspam == 1);
+}
+
+TEST_CASE("classifier: threads classifying and training at once keep the database whole", "[bayes]") {
+    temp_dir d;
+    classifier cl(test_settings(d.path));
+    classifier other(test_settings(d.path));
+    std::atomic<int> failures{0};
+    std::atomic<bool> done{false};
+    std::vector<std::thread> threads;
+    for (int w = 0; w < 2; w++)
+        threads.emplace_back([&, w] {
+            std::string err;
+            learn_outcome o;
+            for (int i = 0; i < 15; i++) {
+                classifier& c = (i % 2) ? cl : other;
+                if (!c.learn(spam_message(w * 100 + i), "", message_class::spam, o, err)) ++failures;
+                if (!c.learn(ham_message(w * 100 + i), "u@example.test", message_class::ham, o, err)) ++failures;
+            }
+        });
+    for (int r = 0; r < 2; r++)
+        threads.emplace_back([&] {
+            std::string err;
+            classification res;
+            while (!done)
+                if (!cl.classify(spam_message(999), "u@example.test", res, err)) ++failures;
+        });
+    threads[0].join();
+    threads[1].join();
+    done = true;
+    threads[2].join();
+    threads[3].join();
+    CHECK(failures == 0);
+    std::string err;
+    auto g = token_db(d.path + "/bayes/global.db").load(err);
+    auto u = token_db(database_path(d.path + "/bayes", "u@example.test")).load(err);
+    REQUIRE(g);
+    REQUIRE(u);
+    CHECK(g->nspam == 30);
+    CHECK(u->nham == 30);
+    CHECK(g->lookup(token_hash("viagra")).spam == 30);
+    CHECK(::access((d.path + "/bayes/global.db.corrupt").c_str(), F_OK) != 0);
 }
