@@ -15,3 +15,8 @@ EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
 # The summary's last line is "N passed, N failed".
 check-local: $(check_PROGRAMS) all
 	@/usr/bin/python3 $(top_srcdir)/tests/run_checks.py --build "$(abs_top_builddir)" --src "$(abs_top_srcdir)"
+tests_unit_unit_tests_SOURCES += \
+	tests/unit/smtp_client_test.cpp \
+	smtp-client/data.cpp smtp-client/data.hpp \
+	smtp-client/protocol.cpp smtp-client/protocol.hpp \
+	smtp-client/reply.cpp smtp-client/reply.hpp
