@@ -19,4 +19,5 @@ tests_unit_unit_tests_SOURCES += \
 	tests/unit/smtp_client_test.cpp \
 	smtp-client/data.cpp smtp-client/data.hpp \
 	smtp-client/protocol.cpp smtp-client/protocol.hpp \
-	smtp-client/reply.cpp smtp-client/reply.hpp
+	smtp-client/reply.cpp smtp-client/reply.hpp \
+	smtp-client/route.cpp smtp-client/route.hpp

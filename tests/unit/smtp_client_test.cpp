@@ -9,6 +9,7 @@
 #include "smtp-client/data.hpp"
 #include "smtp-client/protocol.hpp"
 #include "smtp-client/reply.hpp"
+#include "smtp-client/route.hpp"
 
 using namespace tern::smtp_client;
 
@@ -840,4 +841,139 @@ TEST_CASE("engine: QUIT", "[smtp_client]") {
     CHECK(f.p->dead());
     f.p->lost("x");  // nothing more is reported
     CHECK(f.io.failed == 0);
+}
+
+// ------------------------------------------------------------------ routing
+
+TEST_CASE("next hop syntax", "[smtp_client]") {
+    struct row {
+        const char* in;
+        bool ok;
+        const char* host;
+        int port;
+        bool no_mx;
+        bool literal;
+    } rows[] = {
+        {"example.net", true, "example.net", 0, false, false},
+        {"Example.NET.", true, "example.net", 0, false, false},
+        {"example.net:2525", true, "example.net", 2525, false, false},
+        {"[mx.example.net]", true, "mx.example.net", 0, true, false},
+        {"[mx.example.net]:587", true, "mx.example.net", 587, true, false},
+        {"[192.0.2.1]:25", true, "192.0.2.1", 25, true, true},
+        {"[192.0.2.1]", true, "192.0.2.1", 0, true, true},
+        {"192.0.2.1", true, "192.0.2.1", 0, true, true},
+        {"127.0.0.3:2025", true, "127.0.0.3", 2025, true, true},
+        {"[2001:db8::1]", true, "2001:db8::1", 0, true, true},
+        {"[ipv6:2001:DB8:0::1]:25", true, "2001:db8::1", 25, true, true},
+        {"[::1]:2525", true, "::1", 2525, true, true},
+        {"2001:db8::1", false, "", 0, false, false},
+        {"[mx.example.net", false, "", 0, false, false},
+        {"[mx.example.net]x", false, "", 0, false, false},
+        {"example.net:", false, "", 0, false, false},
+        {"example.net:0", false, "", 0, false, false},
+        {"example.net:65536", false, "", 0, false, false},
+        {"example.net:2x", false, "", 0, false, false},
+        {"", false, "", 0, false, false},
+        {"bad host", false, "", 0, false, false},
+        {"bad\r\nhost", false, "", 0, false, false},
+        {"[]", false, "", 0, false, false},
+    };
+    for (auto r : rows) {
+        std::string err;
+        auto n = parse_nexthop(r.in, err);
+        INFO(r.in);
+        REQUIRE(n.has_value() == r.ok);
+        if (!r.ok) {
+            CHECK_FALSE(err.empty());
+            continue;
+        }
+        CHECK(n->host == r.host);
+        CHECK(n->port == r.port);
+        CHECK(n->no_mx == r.no_mx);
+        CHECK(n->ip_literal == r.literal);
+    }
+}
+
+TEST_CASE("MX order: preference first, equal preferences shuffled", "[smtp_client]") {
+    std::mt19937 rng(12345);
+    std::map<std::string, int> first;
+    for (int round = 0; round < 400; ++round) {
+        std::vector<mx_entry> mx = {{20, "c"}, {10, "a1"}, {10, "a2"}, {30, "d"}, {10, "a3"}, {20, "b"}};
+        order_mx(mx, rng);
+        REQUIRE(mx.size() == 6);
+        for (size_t i = 1; i < mx.size(); ++i) REQUIRE(mx[i - 1].preference <= mx[i].preference);
+        CHECK(mx[5].host == "d");
+        first[mx[0].host]++;
+    }
+    // each of the three best hosts comes first about a third of the time
+    REQUIRE(first.size() == 3);
+    for (auto& [h, n] : first) {
+        INFO(h);
+        CHECK(n > 80);
+        CHECK(n < 190);
+    }
+}
+
+TEST_CASE("address order and families", "[smtp_client]") {
+    std::mt19937 rng(7);
+    std::vector<std::string> both = {"192.0.2.1", "2001:db8::1", "192.0.2.2", "2001:db8::2"};
+    auto v4 = order_addresses(both, addr_pref::any, families{true, false}, rng);
+    CHECK(v4.size() == 2);
+    for (auto& a : v4) CHECK_FALSE(is_ipv6(a));
+    auto v6 = order_addresses(both, addr_pref::any, families{false, true}, rng);
+    CHECK(v6.size() == 2);
+    for (auto& a : v6) CHECK(is_ipv6(a));
+    for (int i = 0; i < 20; ++i) {
+        auto p6 = order_addresses(both, addr_pref::ipv6, families{}, rng);
+        REQUIRE(p6.size() == 4);
+        CHECK(is_ipv6(p6[0]));
+        CHECK(is_ipv6(p6[1]));
+        CHECK_FALSE(is_ipv6(p6[2]));
+        auto p4 = order_addresses(both, addr_pref::ipv4, families{}, rng);
+        CHECK_FALSE(is_ipv6(p4[0]));
+        CHECK_FALSE(is_ipv6(p4[1]));
+    }
+    CHECK(parse_families({"all"}).v4);
+    CHECK(parse_families({"all"}).v6);
+    CHECK_FALSE(parse_families({"ipv4"}).v6);
+    CHECK_FALSE(parse_families({"ipv6"}).v4);
+    auto f = parse_families({"ipv4", "ipv6"});
+    CHECK((f.v4 && f.v6));
+    addr_pref ap;
+    CHECK(parse_addr_pref("IPv6", ap));
+    CHECK(ap == addr_pref::ipv6);
+    CHECK_FALSE(parse_addr_pref("both", ap));
+}
+
+TEST_CASE("candidate servers", "[smtp_client]") {
+    std::vector<resolved_host> hosts = {
+        {10, "mx1.b.test", {"127.0.0.3", "::1"}},
+        {20, "mx2.b.test", {"127.0.0.4"}},
+        {20, "mx3.b.test", {"127.0.0.3", "127.0.0.5"}},  // 127.0.0.3 again: tried once
+        {30, "mx4.b.test", {}},
+    };
+    auto c = make_candidates(hosts, 0, {}, {});
+    REQUIRE(c.servers.size() == 4);
+    CHECK(c.servers[0].host == "mx1.b.test");
+    CHECK(c.servers[0].addr == "127.0.0.3");
+    CHECK(c.servers[1].addr == "::1");
+    CHECK(c.servers[2].host == "mx2.b.test");
+    CHECK(c.servers[3].addr == "127.0.0.5");
+    CHECK_FALSE(c.found_self);
+    // limit
+    CHECK(make_candidates(hosts, 2, {}, {}).servers.size() == 2);
+    // this system is mx2 (by name): mx2 and everything as bad or worse is dropped
+    auto s = make_candidates(hosts, 0, {"MX2.b.test"}, {});
+    CHECK(s.found_self);
+    REQUIRE(s.servers.size() == 2);
+    CHECK(s.servers[1].addr == "::1");
+    // this system is the best MX (by address): nothing left, the mail would loop
+    auto l = make_candidates(hosts, 0, {}, {"127.0.0.3"});
+    CHECK(l.found_self);
+    CHECK(l.servers.empty());
+    // numeric addresses
+    CHECK(numeric_address("[127.0.0.1]") == std::string("127.0.0.1"));
+    CHECK(numeric_address("ipv6:0:0::1") == std::string("::1"));
+    CHECK_FALSE(numeric_address("mx.b.test"));
+    CHECK_FALSE(numeric_address("300.1.1.1"));
 }
