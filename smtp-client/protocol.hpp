@@ -66,6 +66,7 @@ struct recipient {
     bool retry_now = false;   // 452 "too many recipients": worth a new transaction at once
     bool accepted = false;    // 2xx to RCPT in the current transaction
     result res;
+    std::string relay;        // "mx.example.net[192.0.2.1]:25" that gave res, for logs
     void set(result r, bool is_final) {
         res = std::move(r);
         has_result = true;
@@ -142,6 +143,9 @@ public:
     bool begin(transaction& tx);
     void reset();                           // RSET, for a cached session: ready again or failed
     void quit();                            // writes QUIT; the driver closes after flushing
+    // End the session at once with a local failure (e.g. the queue file
+    // could not be read while sending the body).
+    void abort(const result& r) { fail(r); }
 
     stage where() const { return _stage; }
     bool idle() const { return _stage == stage::idle; }
