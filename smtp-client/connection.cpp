@@ -1,7 +1,10 @@
 // connection.cpp - see connection.hpp.
 #include "smtp-client/connection.hpp"
 
+#include <cstring>
 #include <event2/buffer.h>
+#include <event2/event.h>
+#include <sys/socket.h>
 
 #include "lib/log.hpp"
 #include "lib/tls.hpp"
@@ -23,6 +26,7 @@ connection::connection(event_loop& loop, connection_params p, connection_user* u
 
 connection::~connection() {
     *_alive_token = false;
+    _connect_ev.reset();
     _timer.stop();
     if (_s) _s->close();
 }
@@ -54,19 +58,42 @@ void connection::start() {
         });
         return;
     }
+    // wait for the connect ourselves: the socket error names the reason
+    // ("Connection refused", "No route to host") and the limit is ours
     _connecting = true;
-    _s = std::make_unique<stream>(_loop, std::move(fd), *this, true);
-    _timer.start(_p.session.t.connect);
+    _connect_fd = std::move(fd);
+    _connect_ev.reset(event_new(_loop.base(), _connect_fd.get(), EV_WRITE, &connection::connect_cb, this));
+    struct timeval tv{static_cast<time_t>(_p.session.t.connect.count()), 0};
+    event_add(_connect_ev.get(), &tv);
+}
+
+void connection::connect_cb(int, short what, void* arg) noexcept {
+    auto self = static_cast<connection*>(arg);
+    guard("smtp connect", [self, what] { self->connect_done(what); });
+}
+
+void connection::connect_done(short what) {
+    _connect_ev.reset();
+    unique_fd fd = std::move(_connect_fd);
+    if (what & EV_TIMEOUT) {
+        connect_failed("Connection timed out");
+        return;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err != 0) {
+        connect_failed(std::strerror(err));
+        return;
+    }
+    _s = std::make_unique<stream>(_loop, std::move(fd), *this, false);
+    on_connected();
 }
 
 void connection::on_timer() {
     if (_quitting) {
         drop();
         if (_user) _user->conn_failed(*this, session_failure{});
-        return;
-    }
-    if (_connecting) {
-        connect_failed("Connection timed out");
         return;
     }
     _proto->timed_out();
@@ -80,6 +107,8 @@ void connection::close_stream() {
 
 void connection::connect_failed(const std::string& why) {
     if (_dead) return;
+    _connect_ev.reset();
+    _connect_fd.reset();
     _connecting = false;
     _dead = true;
     _timer.stop();
@@ -93,7 +122,6 @@ void connection::connect_failed(const std::string& why) {
 void connection::on_connected() {
     _connecting = false;
     _was_connected = true;
-    _timer.stop();
     // a stalled write fails the session even when no reply is awaited
     _s->set_timeouts(std::chrono::seconds(0), _p.session.t.data_xfer);
     _proto->connected();
@@ -131,10 +159,6 @@ void connection::on_closed(const std::string& why) {
         return;
     }
     if (_dead) return;
-    if (_connecting) {
-        connect_failed(why == "timeout" ? "Connection timed out" : why);
-        return;
-    }
     if (_proto->where() == stage::tls_handshake)
         _proto->tls_done(false, why);
     else
@@ -249,6 +273,8 @@ void connection::quit(std::chrono::seconds limit) {
 }
 
 void connection::drop() {
+    _connect_ev.reset();
+    _connect_fd.reset();
     _dead = true;
     _quitting = false;
     _in_body = false;

@@ -109,6 +109,8 @@ private:
     void transaction_done() override;
     void session_failed(const session_failure& f) override;
 
+    static void connect_cb(int fd, short what, void* arg) noexcept;
+    void connect_done(short what);
     void on_timer();
     void connect_failed(const std::string& why);
     void close_stream();
@@ -120,6 +122,8 @@ private:
     connection_user* _user;
     std::unique_ptr<protocol> _proto;
     std::unique_ptr<stream> _s;
+    unique_fd _connect_fd;  // while the TCP connect is in progress
+    event_ptr _connect_ev;
     reply_parser _parser;
     timer _timer;
     bool _connecting = false;
