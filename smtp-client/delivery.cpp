@@ -346,6 +346,7 @@ void delivery::conn_failed(connection& c, const session_failure& f) {
         return;
     }
     if (!was_tx) set_pending(f.res, relay);
+    if (!f.res.text.empty()) log::info("%s: %s", _queue_id.c_str(), f.res.text.c_str());
     if (all_final()) {
         finish();
         return;
