@@ -127,10 +127,15 @@ std::string config::get(std::string_view name) const {
 
 std::string config::expand(std::string_view value) const { return expand_depth(value, 0); }
 
+// Expansion is bounded in depth (a loop) and in size (a value that doubles
+// at every level must not take the process down).
+static constexpr size_t kMaxExpansion = 1u << 20;
+
 std::string config::expand_depth(std::string_view v, int depth) const {
     if (depth > 32) return "";  // a loop; validate() reports it
     std::string out;
     for (size_t i = 0; i < v.size(); ++i) {
+        if (out.size() > kMaxExpansion) return out.substr(0, kMaxExpansion);
         if (v[i] != '$') {
             out += v[i];
             continue;

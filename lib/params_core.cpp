@@ -64,8 +64,9 @@ const param_def rows[] = {
     {"tls_protocols_min", T::string, "TLSv1.2", "Lowest TLS version accepted by servers and clients (TLSv1.2 or TLSv1.3)."},
 
     // DNS
-    {"dns_resolver", T::list, "system", "How tern resolves DNS: system (resolv.conf) or a list of forwarders ADDR@PORT."},
-    {"dns_timeout", T::time, "10s", "Time limit for one DNS query.", 1, 600},
+    {"dns_resolver", T::list, "system", "How tern resolves DNS: system (resolv.conf nameservers and /etc/hosts) or a list of forwarders ADDR[@PORT] that are asked for every name, special-use names included."},
+    {"dns_timeout", T::time, "10s", "Time limit for one DNS query; a query still unanswered then fails with a timeout.", 1, 600},
+    {"dns_trust_anchor_file", T::string, "", "DNSSEC trust anchor (DS or DNSKEY lines, e.g. /usr/share/dns/root.key); empty: no validation, every answer is insecure."},
 
     // queue basics shared by smtpd, qmgr and the queue tools
     {"queue_minfree", T::size, "20971520", "Free space the queue's file system must keep; below it smtpd answers 452 4.3.1.", 0},

@@ -10,6 +10,8 @@ using T = param_type;
 
 // Rows: {name, type, default, one-line doc, min, max, time unit}.
 const std::vector<param_def> rows = {
+    // header parsing (lib/mime header_limits::max_size), read by smtpd's cleanup
+    {"header_size_limit", T::size, "102400", "Largest message header parsed, in bytes; fields past it are not examined.", 1024},
 };
 
 }  // namespace

@@ -44,7 +44,10 @@ public:
     stream(const stream&) = delete;
     stream& operator=(const stream&) = delete;
 
-    // Server side TLS: implicit (call right after construction) or STARTTLS.
+    // Server side TLS: implicit (call right after construction) or STARTTLS:
+    // write the "220 ready to start TLS" reply, then call this at once; the
+    // reply still leaves in the clear, and every byte of input received so
+    // far is thrown away (the caller must stop parsing its old input).
     bool start_tls_server(SSL_CTX* ctx);
     // Client side TLS with SNI.
     bool start_tls_client(SSL_CTX* ctx, const std::string& server_name);

@@ -93,6 +93,26 @@ int main(int argc, char** argv) {
     }
     if (!to_stderr) log::init("master", log::sink::syslog, verbose);
 
+    std::unique_ptr<timer> kill_timer, exit_check;
+    auto stop = [&] {
+        log::info("terminating on signal");
+        sup.stop_all();
+        kill_timer = std::make_unique<timer>(loop, [&] { sup.kill_remaining(); });
+        kill_timer->start(std::chrono::seconds(cfg.get_time("master_stop_timeout")));
+        exit_check = std::make_unique<timer>(loop, [&] {
+            sup.reap();
+            if (sup.all_stopped()) loop.exit();
+        });
+        exit_check->start(std::chrono::milliseconds(50), true);
+    };
+    loop.on_signal(SIGTERM, stop);
+    loop.on_signal(SIGINT, stop);
+    loop.on_signal(SIGHUP, [&] {
+        log::info("reload -- configuration %s", config_dir.c_str());
+        sup.reload();
+    });
+    loop.on_signal(SIGCHLD, [&] { sup.reap(); });
+    // handlers exist before the first child does, so no exit goes unseen
     std::string err;
     if (!sup.start(cfg, entries, err)) {
         log::error("%s", err.c_str());
@@ -115,25 +135,7 @@ int main(int argc, char** argv) {
         ready.reset();
     }
 
-    std::unique_ptr<timer> kill_timer, exit_check;
-    auto stop = [&] {
-        log::info("terminating on signal");
-        sup.stop_all();
-        kill_timer = std::make_unique<timer>(loop, [&] { sup.kill_remaining(); });
-        kill_timer->start(std::chrono::seconds(cfg.get_time("master_stop_timeout")));
-        exit_check = std::make_unique<timer>(loop, [&] {
-            sup.reap();
-            if (sup.all_stopped()) loop.exit();
-        });
-        exit_check->start(std::chrono::milliseconds(50), true);
-    };
-    loop.on_signal(SIGTERM, stop);
-    loop.on_signal(SIGINT, stop);
-    loop.on_signal(SIGHUP, [&] {
-        log::info("reload -- configuration %s", config_dir.c_str());
-        sup.reload();
-    });
-    loop.on_signal(SIGCHLD, [&] { sup.reap(); });
+    sup.reap();
     loop.run();
 
     ::unlink((qdir + "/pid/master.status").c_str());

@@ -2,22 +2,53 @@
 check_PROGRAMS += tests/unit/unit_tests
 tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
+	tests/unit/addr_test.cpp \
 	tests/unit/attr_test.cpp \
 	tests/unit/config_test.cpp \
+	tests/unit/dns_test.cpp \
+	tests/unit/event_test.cpp \
 	tests/unit/fd_test.cpp \
+	tests/unit/ipc_test.cpp \
+	tests/unit/log_test.cpp \
 	tests/unit/master_cf_test.cpp \
-	tests/unit/strutil_test.cpp
+	tests/unit/mime_test.cpp \
+	tests/unit/mime_tree_test.cpp \
+	tests/unit/net_test.cpp \
+	tests/unit/passwd_test.cpp \
+	tests/unit/privs_test.cpp \
+	tests/unit/stream_test.cpp \
+	tests/unit/strutil_test.cpp \
+	tests/unit/utf8_test.cpp \
+	tests/unit/workers_test.cpp
 tests_unit_unit_tests_LDADD = $(TERN_LIBS)
+# dns_test starts tests/tools/dns_server.py from the source tree
+tests_unit_unit_tests_CPPFLAGS = $(AM_CPPFLAGS) -DTERN_SRCDIR='"$(abs_top_srcdir)"'
 
 EXTRA_DIST += tests/run_checks.py tests/integration tests/tools
+EXTRA_DIST += tests/fuzz
 
 # make check: unit tests, then the integration tests against real instances.
 # The summary's last line is "N passed, N failed".
 check-local: $(check_PROGRAMS) all
 	@/usr/bin/python3 $(top_srcdir)/tests/run_checks.py --build "$(abs_top_builddir)" --src "$(abs_top_srcdir)"
+
+# smtp-client's pure parts (protocol engine, routing, encoders) in the unit tests
 tests_unit_unit_tests_SOURCES += \
 	tests/unit/smtp_client_test.cpp \
 	smtp-client/data.cpp smtp-client/data.hpp \
+	smtp-client/downgrade.cpp smtp-client/downgrade.hpp \
 	smtp-client/protocol.cpp smtp-client/protocol.hpp \
 	smtp-client/reply.cpp smtp-client/reply.hpp \
 	smtp-client/route.cpp smtp-client/route.hpp
+
+# libFuzzer targets (clang, ASan, UBSan): `make fuzz` builds them into
+# tests/fuzz/out; `make check` also runs each briefly when clang is present.
+EXTRA_DIST += tests/fuzz
+fuzz:
+	sh $(top_srcdir)/tests/fuzz/build.sh "$(abs_top_srcdir)" "$(abs_top_builddir)/tests/fuzz/out"
+fuzz-run: fuzz
+	sh $(top_srcdir)/tests/fuzz/run_all.sh "$(abs_top_srcdir)" "$(abs_top_builddir)/tests/fuzz/out" 60
+.PHONY: fuzz fuzz-run
+clean-local: clean-fuzz
+clean-fuzz:
+	rm -rf tests/fuzz/out

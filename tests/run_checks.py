@@ -3,8 +3,10 @@
 pytest integration suite, then prints one summary whose last line is
 "N passed, N failed". Exit status 1 when anything failed.
 
-Environment: TERN_CHECK_ONLY=unit|integration limits the run;
-TERN_PYTEST_ARGS adds pytest arguments (e.g. "-k smtpd")."""
+Environment: TERN_CHECK_ONLY=unit|integration|fuzz limits the run;
+TERN_PYTEST_ARGS adds pytest arguments (e.g. "-k smtpd"); TERN_FUZZ_SECONDS
+sets how long each libFuzzer target runs (default 10; 0 skips fuzzing).
+Fuzz targets are built and run only when clang++ is installed."""
 import argparse
 import os
 import shlex
@@ -78,6 +80,25 @@ def main():
         elif rc not in (0, 5) and c[1] == 0:
             c = (c[0], 1, c[2])
         rows.append(("integration", c))
+
+    fuzz_secs = int(os.environ.get("TERN_FUZZ_SECONDS", "10"))
+    if only in ("", "fuzz") and fuzz_secs > 0:
+        import shutil
+        if shutil.which("clang++"):
+            out = os.path.join(a.build, "tests", "fuzz", "out")
+            rc = run(["sh", os.path.join(a.src, "tests/fuzz/build.sh"), a.src, out], 1800)
+            if rc != 0:
+                rows.append(("fuzz", (0, 1, 0)))
+            else:
+                print(f"+ running each fuzz target for {fuzz_secs}s", flush=True)
+                r = subprocess.run(["sh", os.path.join(a.src, "tests/fuzz/run_all.sh"), a.src, out, str(fuzz_secs)],
+                                   capture_output=True, text=True, timeout=3600)
+                print(r.stdout, end="", flush=True)
+                p = sum(1 for l in r.stdout.splitlines() if l.startswith("fuzz ") and l.endswith(" ok"))
+                f = sum(1 for l in r.stdout.splitlines() if l.startswith("fuzz ") and " FAILED" in l)
+                rows.append(("fuzz", (p, f, 0)))
+        else:
+            print("fuzz: clang++ not installed; fuzz targets skipped", flush=True)
 
     print("")
     print("== summary ==")

@@ -166,3 +166,36 @@ def test_check_and_config(make_instance):
     assert "message_size_limit" in r.stdout
     assert "users" in r.stdout and "readable" in r.stdout
     assert "main.cf:" in r.stdout
+
+
+def test_reload_adds_and_removes_services(make_instance):
+    inst = make_instance()
+    inst.start()
+    sock2 = os.path.join(inst.dir, "queue", "private", "auth2")
+    assert not os.path.exists(sock2)
+    with open(os.path.join(inst.dir, "master.cf"), "a") as f:
+        f.write("auth2     unix  -  -  n  -  1  auth\n")
+    inst.tern("reload")
+    wait_for(lambda: "auth2" in inst.services() and inst.services()["auth2"], 10, what="auth2 started")
+    rep = ternattr.call(sock2, [("request", "auth"), ("username", "bob"), ("password", "secret-bob"),
+                                ("client_address", "127.0.0.20")])
+    assert rep["status"] == "ok"
+    edit(os.path.join(inst.dir, "master.cf"), "auth2     unix  -  -  n  -  1  auth\n", "")
+    inst.tern("reload")
+    wait_for(lambda: "auth2" not in inst.services(), 10, what="auth2 removed")
+    wait_for(lambda: len(inst.processes()) == 2, 10, what="only master and auth left")
+
+
+def test_a_daemon_that_keeps_dying_is_throttled(make_instance):
+    inst = make_instance()
+    with open(os.path.join(inst.dir, "master.cf"), "a") as f:
+        f.write("broken    unix  -  -  n  -  1  auth -o auth_password_maps=passwd:/nonexistent/users\n")
+    inst.start()
+    time.sleep(6)
+    log = inst.log()
+    starts = log.count("restarting auth in")
+    # 1s, 2s, 4s ... never a fork loop
+    assert 2 <= starts <= 4, log
+    assert "restarting auth in 2s" in log and "restarting auth in 4s" in log
+    # the healthy service was never disturbed
+    assert auth(inst, "alice", "secret-alice")["status"] == "ok"

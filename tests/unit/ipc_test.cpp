@@ -1,0 +1,150 @@
+// ipc_test.cpp - async and blocking attr requests against serve_attr_connection.
+#include <catch2/catch.hpp>
+
+#include <event2/event.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+#include "lib/ipc.hpp"
+#include "lib/net.hpp"
+
+using namespace tern;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct server_fixture {
+    std::string dir, path;
+    unique_fd listener;
+    event_ptr ev;
+    event_loop& loop;
+    attr_handler handler;
+    explicit server_fixture(event_loop& l) : loop(l) {
+        char d[] = "/tmp/tern-ipc-XXXXXX";
+        REQUIRE(::mkdtemp(d));
+        dir = d;
+        path = dir + "/sock";
+        std::string err;
+        listener = listen_unix(path, 0600, 16, err);
+        REQUIRE(listener);
+        ev.reset(event_new(loop.base(), listener.get(), EV_READ | EV_PERSIST, &server_fixture::accept_cb, this));
+        event_add(ev.get(), nullptr);
+    }
+    ~server_fixture() {
+        ev.reset();
+        ::unlink(path.c_str());
+        ::rmdir(dir.c_str());
+    }
+    static void accept_cb(int fd, short, void* arg) {
+        auto self = static_cast<server_fixture*>(arg);
+        unique_fd c(::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC));
+        if (c) serve_attr_connection(self->loop, std::move(c), self->handler, std::chrono::seconds(5));
+    }
+};
+
+}  // namespace
+
+TEST_CASE("async request, reply later, two in sequence") {
+    event_loop loop;
+    server_fixture srv(loop);
+    std::vector<std::unique_ptr<timer>> timers;
+    srv.handler = [&](const attr_list& req, attr_responder respond) {
+        // answer after a short delay, from a timer callback
+        attr_list r;
+        r.add("status", "ok").add("echo", req.get("text"));
+        timers.push_back(std::make_unique<timer>(loop, [respond, r] { respond(r); }));
+        timers.back()->start(10ms);
+    };
+    std::vector<std::string> got;
+    attr_list req;
+    req.add("request", "echo").add("text", "hello\nworld");
+    auto r1 = ipc_async(loop, srv.path, req, 2000ms, [&](std::optional<attr_list> rep, const std::string& err) {
+        REQUIRE(rep);
+        INFO(err);
+        got.push_back(rep->get("echo"));
+        if (got.size() == 2) loop.exit();
+    });
+    auto r2 = ipc_async(loop, srv.path, req, 2000ms, [&](std::optional<attr_list> rep, const std::string&) {
+        REQUIRE(rep);
+        got.push_back(rep->get("echo"));
+        if (got.size() == 2) loop.exit();
+    });
+    timer limit(loop, [&] { loop.exit(); });
+    limit.start(3000ms);
+    loop.run();
+    CHECK(got == std::vector<std::string>{"hello\nworld", "hello\nworld"});
+}
+
+TEST_CASE("async request to a missing socket fails asynchronously; cancel means no callback") {
+    event_loop loop;
+    bool called_sync = true, failed = false, cancelled_called = false;
+    std::string why;
+    auto r = ipc_async(loop, "/tmp/tern-no-such-socket", attr_list().add("a", "b"), 1000ms,
+                       [&](std::optional<attr_list> rep, const std::string& err) {
+                           failed = !rep;
+                           why = err;
+                           loop.exit();
+                       });
+    called_sync = failed;
+    server_fixture srv(loop);
+    srv.handler = [](const attr_list&, attr_responder) {};  // never answers
+    {
+        auto c = ipc_async(loop, srv.path, attr_list().add("a", "b"), 50ms,
+                           [&](std::optional<attr_list>, const std::string&) { cancelled_called = true; });
+        // destroyed here: cancelled
+    }
+    timer limit(loop, [&] { loop.exit(); });
+    limit.start(2000ms);
+    loop.run();
+    timer more(loop, [&] { loop.exit(); });
+    more.start(100ms);
+    loop.run();
+    CHECK_FALSE(called_sync);
+    CHECK(failed);
+    CHECK(why.find("tern-no-such-socket") != std::string::npos);
+    CHECK_FALSE(cancelled_called);
+}
+
+TEST_CASE("timeout and malformed requests") {
+    event_loop loop;
+    server_fixture srv(loop);
+    srv.handler = [](const attr_list&, attr_responder) {};  // never answers
+    std::string why;
+    auto r = ipc_async(loop, srv.path, attr_list().add("a", "b"), 100ms,
+                       [&](std::optional<attr_list> rep, const std::string& err) {
+                           CHECK_FALSE(rep);
+                           why = err;
+                           loop.exit();
+                       });
+    timer limit(loop, [&] { loop.exit(); });
+    limit.start(2000ms);
+    loop.run();
+    CHECK(why == "timeout");
+
+    // a malformed request gets status=error and the connection closes
+    srv.handler = [](const attr_list&, attr_responder respond) { respond(attr_list().add("status", "ok")); };
+    int sv_done = 0;
+    std::string reply;
+    std::thread client([&] {
+        std::string err;
+        auto fd = connect_unix(srv.path, 1000, err);
+        REQUIRE(fd);
+        std::string junk = "no equals sign\n\n";
+        REQUIRE(::write(fd.get(), junk.data(), junk.size()) == static_cast<ssize_t>(junk.size()));
+        char buf[512];
+        ssize_t n;
+        while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
+        sv_done = 1;
+    });
+    timer poll(loop, [&] {
+        if (sv_done) loop.exit();
+    });
+    poll.start(10ms, true);
+    timer limit2(loop, [&] { loop.exit(); });
+    limit2.start(3000ms);
+    loop.run();
+    client.join();
+    CHECK(reply.find("status=error") == 0);
+    CHECK(reply.find("malformed") != std::string::npos);
+}

@@ -1,0 +1,102 @@
+// net_test.cpp - addresses, listeners, connects with limits, line reader.
+#include <catch2/catch.hpp>
+
+#include <event2/buffer.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/net.hpp"
+
+using namespace tern;
+
+TEST_CASE("numeric addresses") {
+    auto a = parse_ip("192.0.2.7", 25);
+    REQUIRE(a);
+    CHECK(a->host() == "192.0.2.7");
+    CHECK(a->port() == 25);
+    CHECK(a->str() == "192.0.2.7:25");
+    auto b = parse_ip("[2001:db8::1]", 587);
+    REQUIRE(b);
+    CHECK(b->host() == "2001:db8::1");
+    CHECK(b->str() == "[2001:db8::1]:587");
+    CHECK(parse_ip("IPv6:::1"));
+    CHECK_FALSE(parse_ip("example.org"));
+    CHECK_FALSE(parse_ip("1.2.3.999"));
+    CHECK(is_loopback(*parse_ip("127.1.2.3")));
+    CHECK(is_loopback(*parse_ip("::1")));
+    CHECK_FALSE(is_loopback(*parse_ip("192.0.2.1")));
+}
+
+TEST_CASE("interface lists") {
+    CHECK(interface_addresses({"all"}) == std::vector<std::string>{""});
+    CHECK(interface_addresses({"loopback-only"}) == std::vector<std::string>{"127.0.0.1", "::1"});
+    CHECK(interface_addresses({"127.0.0.2", "127.0.0.3"}) == std::vector<std::string>{"127.0.0.2", "127.0.0.3"});
+}
+
+TEST_CASE("inet listener and blocking connect") {
+    std::string err;
+    auto fds = listen_inet("127.0.0.1", 0, 16, err);
+    REQUIRE(fds.size() == 1);
+    sock_addr local;
+    local.len = sizeof local.ss;
+    ::getsockname(fds[0].get(), reinterpret_cast<sockaddr*>(&local.ss), &local.len);
+    auto c = connect_inet(local, 1000, err);
+    REQUIRE(c);
+    // a port nobody listens on: refused quickly, with a reason
+    auto closed = parse_ip("127.0.0.1", 1);
+    auto bad = connect_inet(*closed, 1000, err);
+    CHECK_FALSE(bad);
+    CHECK(err.find("127.0.0.1:1") != std::string::npos);
+    // binding the same address twice fails with a reason
+    auto again = listen_inet("127.0.0.1", local.port(), 16, err);
+    CHECK(again.empty());
+    CHECK(err.find("bind") != std::string::npos);
+}
+
+TEST_CASE("unix listener and connect") {
+    char dir[] = "/tmp/tern-net-XXXXXX";
+    REQUIRE(::mkdtemp(dir));
+    std::string path = std::string(dir) + "/sock";
+    std::string err;
+    auto l = listen_unix(path, 0600, 16, err);
+    REQUIRE(l);
+    struct stat st;
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    auto c = connect_unix(path, 1000, err);
+    CHECK(c);
+    auto none = connect_unix(std::string(dir) + "/missing", 1000, err);
+    CHECK_FALSE(none);
+    CHECK(err.find("missing") != std::string::npos);
+    ::unlink(path.c_str());
+    ::rmdir(dir);
+}
+
+TEST_CASE("bounded line reader") {
+    evbuffer* b = evbuffer_new();
+    std::string line;
+    bool bare = false;
+    evbuffer_add(b, "HELO x\r\nNOOP\nPART", 17);
+    CHECK(read_line(b, 100, line, &bare) == line_status::ok);
+    CHECK(line == "HELO x");
+    CHECK_FALSE(bare);
+    CHECK(read_line(b, 100, line, &bare) == line_status::ok);
+    CHECK(line == "NOOP");
+    CHECK(bare);
+    CHECK(read_line(b, 100, line) == line_status::need_more);
+    evbuffer_add(b, "IAL\r\n", 5);
+    CHECK(read_line(b, 100, line) == line_status::ok);
+    CHECK(line == "PARTIAL");
+    // too long with and without a newline in sight
+    std::string big(50, 'x');
+    evbuffer_add(b, big.data(), big.size());
+    CHECK(read_line(b, 10, line) == line_status::too_long);
+    evbuffer_add(b, "\n", 1);
+    CHECK(read_line(b, 10, line) == line_status::too_long);
+    // exactly at the limit is fine (CR excluded)
+    evbuffer_drain(b, evbuffer_get_length(b));
+    evbuffer_add(b, "0123456789\r\n", 12);
+    CHECK(read_line(b, 10, line) == line_status::ok);
+    CHECK(line == "0123456789");
+    evbuffer_free(b);
+}
