@@ -5,8 +5,10 @@
 
 #include <map>
 
+#include "lib/mime.hpp"
 #include "lib/strutil.hpp"
 #include "smtp-client/data.hpp"
+#include "smtp-client/downgrade.hpp"
 #include "smtp-client/protocol.hpp"
 #include "smtp-client/reply.hpp"
 #include "smtp-client/route.hpp"
@@ -976,4 +978,74 @@ TEST_CASE("candidate servers", "[smtp_client]") {
     CHECK(numeric_address("ipv6:0:0::1") == std::string("::1"));
     CHECK_FALSE(numeric_address("mx.b.test"));
     CHECK_FALSE(numeric_address("300.1.1.1"));
+}
+
+// ------------------------------------------------------------------ 8BITMIME downgrade
+
+TEST_CASE("downgrade: a message without MIME headers", "[smtp_client]") {
+    std::string in = "Subject: x\nFrom: a@b\n\ncaf\xc3\xa9 = ok \n.dot\n";
+    std::string out = downgrade_8bit(in);
+    CHECK(out ==
+          "MIME-Version: 1.0\nSubject: x\nFrom: a@b\nContent-Transfer-Encoding: quoted-printable\n\n"
+          "caf=C3=A9 =3D ok=20\n.dot\n");
+}
+
+TEST_CASE("downgrade: MIME leaves, multiparts and embedded messages", "[smtp_client]") {
+    std::string body8 = "Gr\xc3\xbc\xc3\x9f" + std::string(100, 'e') + "\nzweite Zeile \xe2\x82\xac\n";
+    std::string in =
+        "MIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=\"BB\"\n"
+        "Content-Transfer-Encoding: 8bit\n"
+        "\n"
+        "preamble\n"
+        "--BB\n"
+        "Content-Type: text/plain; charset=utf-8\n"
+        "Content-Transfer-Encoding: 8bit\n"
+        "\n" + body8 +
+        "--BB\n"
+        "Content-Type: text/plain\n"
+        "\n"
+        "plain ascii\n"
+        "--BB\n"
+        "Content-Type: application/octet-stream\n"
+        "Content-Transfer-Encoding: base64\n"
+        "\n"
+        "AAAA\xff\n"
+        "--BB\n"
+        "Content-Type: message/rfc822\n"
+        "Content-Transfer-Encoding: 8bit\n"
+        "\n"
+        "Subject: inner\n"
+        "Content-Type: text/plain; charset=utf-8\n"
+        "\n"
+        "inner \xc3\xa9\n"
+        "--BB--\n";
+    std::string out = downgrade_8bit(in);
+    INFO(out);
+    // the outer multipart and the message/rfc822 part are relabelled 7bit
+    CHECK(out.find("boundary=\"BB\"\nContent-Transfer-Encoding: 7bit\n") != std::string::npos);
+    CHECK(out.find("Content-Type: message/rfc822\nContent-Transfer-Encoding: 7bit\n") != std::string::npos);
+    // the 8-bit leaf is quoted-printable, with lines of at most 76
+    auto tree = tern::parse_mime(out);
+    REQUIRE(tree.root.children.size() == 4);
+    const auto& leaf = tree.root.children[0];
+    CHECK(leaf.encoding == "quoted-printable");
+    std::string_view enc = leaf.body_range().in(out);
+    CHECK_FALSE(has_8bit(enc));
+    for (auto& line : tern::split_char(enc, '\n')) CHECK(line.size() <= 76);
+    CHECK(tern::qp_decode(enc) + "\n" == body8);
+    // the ASCII part is untouched, the broken base64 part left as it was
+    CHECK(tree.root.children[1].body_range().in(out) == "plain ascii");
+    CHECK(out.find("AAAA\xff\n") != std::string::npos);
+    // the embedded message's body got its own header field
+    const auto* inner = tree.root.children[3].embedded();
+    REQUIRE(inner != nullptr);
+    CHECK(inner->encoding == "quoted-printable");
+    CHECK(inner->body_range().in(out) == "inner =C3=A9");
+    // no MIME-Version added twice
+    CHECK(out.find("MIME-Version") == out.rfind("MIME-Version"));
+    // nothing 8-bit left outside the (deliberately untouched) base64 part
+    std::string rest = out;
+    rest.erase(rest.find("AAAA\xff"), 5);
+    CHECK_FALSE(has_8bit(rest));
 }
