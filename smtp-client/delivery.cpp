@@ -229,7 +229,8 @@ void delivery::conn_ready(connection& c) {
 void delivery::begin_transaction() {
     const capabilities& caps = _conn->proto().caps();
     body_source* src = _file_body.get();
-    bool eight = _body == "8BITMIME";
+    // without CHUNKING, BINARYMIME mail goes out as 8BITMIME (its line ends are normalized anyway)
+    bool eight = _body == "8BITMIME" || _body == "BINARYMIME";
     _tx.body_8bitmime = eight;
     _tx.size = _msg->smtp_size();
     if (eight && !caps.eightbitmime && _ctx.cfg.mime_conversion) {
