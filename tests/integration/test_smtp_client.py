@@ -30,7 +30,7 @@ MESSAGE = ("From: Alice <alice@a.test>\nTo: Bob <bob@b.test>\nSubject: hello\n"
 
 
 def free_port(host):
-    s = socket.socket()
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     s.bind((host, 0))
     p = s.getsockname()[1]
     s.close()
@@ -441,6 +441,34 @@ backup.e.test. IN A 127.0.0.11
     r = rcpt(deliver(inst, "e.test", rcpts=("u@e.test",)), 0)
     assert r["action"] == "failed" and r["dsn"] == "5.4.6"
     assert r["text"] == "mail for e.test loops back to myself"
+
+
+def test_ipv6_servers_and_inet_protocols(make_instance, dns):
+    port = free_port("::1")
+    dns.add("""
+g.test. IN MX 10 mx.g.test.
+mx.g.test. IN AAAA ::1
+h.test. IN MX 10 mx.h.test.
+mx.h.test. IN AAAA ::1
+mx.h.test. IN A 127.0.0.13
+""")
+    inst = routed_client(make_instance, dns, port)
+    with FakeSMTP("::1", port, hostname="mx.g.test") as mx:
+        r = rcpt(deliver(inst, "g.test", rcpts=("u@g.test",)), 0)
+        assert r["action"] == "delivered", r
+        assert r["text"].startswith("host mx.g.test[::1] said: 250")
+        assert len(mx.wait_messages(1)) == 1
+        r = rcpt(deliver(inst, f"[::1]:{port}", rcpts=("u@g.test",)), 0)
+        assert r["action"] == "delivered" and r["mta"] == "::1"
+    # only IPv4: the IPv6-only exchanger is unusable, the dual-stack one is reached over IPv4
+    inst.stop()
+    inst.set_main_cf({"inet_protocols": "ipv4"})
+    inst.start()
+    r = rcpt(deliver(inst, "g.test", rcpts=("u@g.test",)), 0)
+    assert r["action"] == "failed" and r["dsn"] == "5.4.4", r
+    with FakeSMTP("127.0.0.13", port) as mx4:
+        assert rcpt(deliver(inst, "h.test", rcpts=("u@h.test",)), 0)["action"] == "delivered"
+        assert len(mx4.wait_messages(1)) == 1
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")

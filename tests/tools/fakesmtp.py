@@ -162,6 +162,10 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class FakeSMTP:
     def __init__(self, host="127.0.0.1", port=0, hostname="mx.fake.test",
                  extensions=("PIPELINING", "SIZE 10240000", "8BITMIME", "DSN", "ENHANCEDSTATUSCODES"),
@@ -195,7 +199,8 @@ class FakeSMTP:
             self._tls_ctx = ctx
 
     def start(self):
-        self._server = _Server((self.host, self.port), _Handler)
+        cls = _Server6 if ":" in self.host else _Server
+        self._server = cls((self.host, self.port), _Handler)
         self._server.fake = self
         self._server.tls_ctx = self._tls_ctx
         self.port = self._server.server_address[1]
