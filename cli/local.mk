@@ -2,3 +2,18 @@
 sbin_PROGRAMS += cli/tern
 cli_tern_SOURCES = cli/tern_main.cpp cli/tern_init.cpp cli/tern_control.cpp cli/tern_check.cpp cli/tern.hpp
 cli_tern_LDADD = $(TERN_LIBS)
+
+# tern-map (like postmap) and newaliases: table builds and queries
+bin_PROGRAMS += cli/tern-map cli/newaliases
+cli_tern_map_SOURCES = cli/tern_map.cpp cli/cli_config.hpp
+cli_tern_map_LDADD = $(TERN_LIBS)
+cli_newaliases_SOURCES = cli/newaliases.cpp cli/cli_config.hpp
+cli_newaliases_LDADD = $(TERN_LIBS)
+
+# The queue tools: postqueue (also run as mailq) and postsuper.
+bin_PROGRAMS += cli/postqueue cli/postsuper
+BIN_ALIASES += mailq:postqueue
+cli_postqueue_SOURCES = cli/postqueue.cpp cli/queue_tool.cpp cli/queue_tool.hpp
+cli_postqueue_LDADD = $(TERN_LIBS)
+cli_postsuper_SOURCES = cli/postsuper.cpp cli/queue_tool.cpp cli/queue_tool.hpp
+cli_postsuper_LDADD = $(TERN_LIBS)

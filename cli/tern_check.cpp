@@ -119,6 +119,7 @@ int cmd_check(const std::string& config_dir, const std::vector<std::string>&) {
         check_dir(c, q + "/" + d, owner_uid, 0700, system_mode || acct);
     check_dir(c, q + "/public", owner_uid, 0755, system_mode || acct);
     check_dir(c, q + "/maildrop", owner_uid, 01730, system_mode || acct);
+    check_dir(c, q + "/tmp", owner_uid, 0700, system_mode || acct);
     std::string data = cfg.get("data_directory");
     check_dir(c, data, owner_uid, 0700, system_mode || acct);
     std::string vbase = cfg.get("virtual_mailbox_base");

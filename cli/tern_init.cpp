@@ -22,6 +22,7 @@
 #include "lib/fd.hpp"
 #include "lib/passwd.hpp"
 #include "lib/privs.hpp"
+#include "lib/queue_dir.hpp"
 #include "lib/strutil.hpp"
 #include "lib/tls.hpp"
 
@@ -230,6 +231,14 @@ int cmd_init(const std::vector<std::string>& args) {
     {
         gid_t drop_gid = root ? lookup_group(group).value_or(gid) : gid;
         if (!make_dir(D + "/queue/maildrop", root ? 01730 : 0700, uid, drop_gid)) return 1;
+        // the rest of the queue tree (tmp/ for files being written, id.seq for queue IDs)
+        queue_tree_owner qo;
+        if (root) qo = {.uid = uid, .gid = gid, .setgid_group = drop_gid};
+        std::string qerr;
+        if (!create_queue_tree(queue_dir(D + "/queue"), qo, qerr)) {
+            std::fprintf(stderr, "tern init: %s\n", qerr.c_str());
+            return 1;
+        }
     }
     if (!make_dir(D + "/mail", 0700, uid, gid) || !make_dir(D + "/data", 0700, uid, gid)) return 1;
 

@@ -10,6 +10,14 @@ using T = param_type;
 
 // Rows: {name, type, default, one-line doc, min, max, time unit}.
 const std::vector<param_def> rows = {
+    // mailbox library (lib/mailbox*.cpp, docs/mailbox.md)
+    {"mailbox_folder_limit", T::integer, "10000", "Most folders one mail store may hold (CREATE beyond it fails, LIST stops there).", 1, 1000000},
+    {"mailbox_fsync", T::boolean, "yes", "Sync each change of a folder index to disk before answering (UIDs and modseqs survive a crash)."},
+    {"mailbox_index_log_limit", T::size, "1m", "Fold a folder's index change log into a new snapshot once the log grows past this (or a quarter of the snapshot).", 4096, int64_t(1) << 32},
+    {"mailbox_index_size_limit", T::size, "512m", "Largest folder index file read; a larger one is treated as damaged and rebuilt.", 1 << 20, int64_t(1) << 40},
+    {"mailbox_lock_timeout", T::time, "30s", "How long to wait for a folder index lock or an mbox lock before a temporary failure.", 1, 3600},
+    {"mailbox_vanished_limit", T::integer, "50000", "Expunged UIDs remembered per folder for QRESYNC VANISHED (older ones are reported as a range).", 0, 10000000},
+    {"stale_lock_time", T::time, "500s", "An mbox dotlock (FILE.lock) older than this is considered stale and removed.", 10, DAY},
 };
 
 }  // namespace

@@ -48,6 +48,9 @@ const param_def rows[] = {
     {"virtual_alias_maps", T::list, "", "Tables rewriting recipient addresses to other addresses (virtual aliases)."},
     {"recipient_delimiter", T::string, "+", "Separator between user and extension in local parts (user+tag)."},
     {"default_database_type", T::string, "hash", "Table type used when tern-map or newaliases is given a bare file name."},
+    {"table_line_length_limit", T::size, "65536", "Longest logical line (with continuations) in a table or aliases file.", 256, 16 << 20},
+    {"table_entry_limit", T::integer, "100000", "Most entries of a table held in memory (texthash:, cidr:, inline:).", 1, 100000000},
+    {"regexp_table_limit", T::integer, "1000", "Most patterns in one regexp: table.", 1, 1000000},
 
     // auth service
     {"auth_password_maps", T::list, "passwd:$config_directory/users", "Where auth finds users and crypt(3) hashes: passwd:FILE (name:hash lines) or hash:/btree: tables."},

@@ -12,6 +12,8 @@ using T = param_type;
 const std::vector<param_def> rows = {
     // header parsing (lib/mime header_limits::max_size), read by smtpd's cleanup
     {"header_size_limit", T::size, "102400", "Largest message header parsed, in bytes; fields past it are not examined.", 1024},
+    // queue writes (lib/queue_commit)
+    {"queue_commit_threads", T::integer, "4", "Threads per smtpd process that fsync finished queue files in parallel (group commit).", 1, 64},
 };
 
 }  // namespace

@@ -11,3 +11,5 @@ man/main.cf.5: $(srcdir)/man/main.cf.5.in cli/tern$(EXEEXT)
 	sed -e '/@PARAMS@/{r man/main.cf.5.tbl' -e 'd}' $(srcdir)/man/main.cf.5.in > man/main.cf.5 && rm -f man/main.cf.5.tbl
 all-local: man/main.cf.5
 dist_man_MANS += man/smtp.8
+dist_man_MANS += man/postqueue.1 man/mailq.1 man/postsuper.1
+dist_man_MANS += man/tern-map.1 man/newaliases.1 man/aliases.5

@@ -3,19 +3,27 @@ check_PROGRAMS += tests/unit/unit_tests
 tests_unit_unit_tests_SOURCES = \
 	tests/unit/main.cpp \
 	tests/unit/addr_test.cpp \
+	tests/unit/aliases_test.cpp \
 	tests/unit/attr_test.cpp \
 	tests/unit/config_test.cpp \
+	tests/unit/db_test.cpp \
 	tests/unit/dns_test.cpp \
 	tests/unit/event_test.cpp \
 	tests/unit/fd_test.cpp \
 	tests/unit/ipc_test.cpp \
 	tests/unit/log_test.cpp \
+	tests/unit/mailbox_mbox_test.cpp \
+	tests/unit/mailbox_test.cpp \
+	tests/unit/mailbox_test_util.hpp \
+	tests/unit/maps_test.cpp \
 	tests/unit/master_cf_test.cpp \
+	tests/unit/mbox_format_test.cpp \
 	tests/unit/mime_test.cpp \
 	tests/unit/mime_tree_test.cpp \
 	tests/unit/net_test.cpp \
 	tests/unit/passwd_test.cpp \
 	tests/unit/privs_test.cpp \
+	tests/unit/queue_test.cpp \
 	tests/unit/stream_test.cpp \
 	tests/unit/strutil_test.cpp \
 	tests/unit/utf8_test.cpp \
@@ -52,3 +60,8 @@ fuzz-run: fuzz
 clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf tests/fuzz/out
+
+# queue files for the queue tool tests (tests/integration/test_queue_tools.py)
+check_PROGRAMS += tests/tools/queue_fixture
+tests_tools_queue_fixture_SOURCES = tests/tools/queue_fixture.cpp
+tests_tools_queue_fixture_LDADD = $(TERN_LIBS)
