@@ -472,8 +472,6 @@ mx.h.test. IN A 127.0.0.13
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
-@pytest.mark.xfail(reason="lib/server.cpp looks up mail_owner after chroot(), where /etc/passwd is gone; "
-                          "moving lookup_account() before chroot_to() fixes it", strict=False)
 def test_chrooted_to_the_queue_directory(make_instance, dns):
     port = free_port("127.0.0.12")
     dns.add("""
