@@ -10,6 +10,7 @@ lib_libtern_a_SOURCES = \
 	lib/bayes_store.cpp \
 	lib/bayes_tokenize.cpp \
 	lib/cidr.cpp lib/cidr.hpp \
+	lib/cleanup.cpp lib/cleanup.hpp \
 	lib/config.cpp lib/config.hpp \
 	lib/db.cpp lib/db.hpp \
 	lib/dns.cpp lib/dns.hpp \
@@ -55,8 +56,10 @@ lib_libtern_a_SOURCES = \
 	lib/queue_list.cpp lib/queue_list.hpp \
 	lib/queue_writer.cpp lib/queue_writer.hpp \
 	lib/server.cpp lib/server.hpp \
+	lib/smtp_proto.cpp lib/smtp_proto.hpp \
 	lib/stream.cpp lib/stream.hpp \
 	lib/strutil.cpp lib/strutil.hpp \
 	lib/tls.cpp lib/tls.hpp \
+	lib/userdb.cpp lib/userdb.hpp \
 	lib/utf8.cpp lib/utf8.hpp \
 	lib/workers.cpp lib/workers.hpp
