@@ -96,7 +96,7 @@ std::string database_path(const std::string& directory, std::string_view user) {
     if (name.size() > 200) {
         // keep names within NAME_MAX: a readable prefix and a hash of the whole
         char hex[20];
-        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(token_hash(user)));
+        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(token_hash(name)));
         name = name.substr(0, 150) + "%" + hex;
     }
     return directory + "/user/" + name + ".db";

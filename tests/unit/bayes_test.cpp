@@ -437,6 +437,7 @@ TEST_CASE("database paths: one safe file name per user", "[bayes]") {
     std::string p = database_path("/d", longname);
     CHECK(p.size() < 250);
     CHECK(p != database_path("/d", longname + "b"));
+    CHECK(p == database_path("/d", std::string(1000, 'A')));  // case does not matter, long or short
 }
 
 TEST_CASE("message identity: trace fields and line ends do not matter", "[bayes]") {
