@@ -183,13 +183,21 @@ void supervisor::spawn(service& s) {
     for (auto& kv : envs) envp.push_back(kv.data());
     envp.push_back(nullptr);
 
+    // Signals stay blocked across fork: until the child has reset its
+    // handlers, a SIGHUP meant for it would run the master's libevent
+    // handler in the child and be lost (the child would never drain).
+    sigset_t all, old;
+    sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, &old);
     pid_t pid = ::fork();
+    if (pid != 0) ::sigprocmask(SIG_SETMASK, &old, nullptr);
     if (pid < 0) {
         log::error("fork for service %s: %s", e.name.c_str(), errno_text().c_str());
         schedule_restart(s);
         return;
     }
     if (pid == 0) {
+        for (int sig : {SIGPIPE, SIGTERM, SIGHUP, SIGINT, SIGCHLD}) ::signal(sig, SIG_DFL);
         // child: listening sockets become fds 3.., everything else is closed
         int n = static_cast<int>(s.listeners.size());
         std::vector<int> moved;
@@ -198,10 +206,9 @@ void supervisor::spawn(service& s) {
             if (::dup2(moved[i], 3 + i) < 0) _exit(126);
         }
         ::close_range(3 + n, ~0U, 0);
-        sigset_t all;
-        sigemptyset(&all);
-        ::sigprocmask(SIG_SETMASK, &all, nullptr);
-        for (int sig : {SIGPIPE, SIGTERM, SIGHUP, SIGINT, SIGCHLD}) ::signal(sig, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
         ::execve(prog.c_str(), argv.data(), envp.data());
         char msg[512];
         int len = std::snprintf(msg, sizeof msg, "tern/master: exec %s: %s\n", prog.c_str(), std::strerror(errno));
