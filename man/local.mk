@@ -12,3 +12,4 @@ man/main.cf.5: $(srcdir)/man/main.cf.5.in cli/tern$(EXEEXT)
 all-local: man/main.cf.5
 dist_man_MANS += man/postqueue.1 man/mailq.1 man/postsuper.1
 dist_man_MANS += man/tern-map.1 man/newaliases.1 man/aliases.5
+dist_man_MANS += man/imapd.8
