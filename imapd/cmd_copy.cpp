@@ -2,6 +2,7 @@
 // COPYUID (RFC 4315). Maildir copies are hard links (the mailbox library
 // decides). Copying or moving into Junk teaches spamd "spam", out of Junk
 // into anything but Trash "ham" (fire and forget, spam_learn.hpp).
+#include <algorithm>
 #include <cerrno>
 
 #include "imapd/format.hpp"
@@ -20,7 +21,7 @@ void session::learn(const std::string& cls, const std::vector<uint32_t>& uids, m
     size_t n = 0;
     for (uint32_t uid : uids) {
         if (n++ >= kMaxLearnPerCommand) {
-            log::info("%s: user=%s: only the first %zu messages are sent for spam training", _peer.c_str(),
+            log::info("%s: user=%s: at most %zu messages per command are sent for spam training", _peer.c_str(),
                       _user.c_str(), kMaxLearnPerCommand);
             break;
         }
@@ -30,53 +31,90 @@ void session::learn(const std::string& cls, const std::vector<uint32_t>& uids, m
     }
 }
 
+namespace {
+constexpr size_t kBatch = 500;  // messages copied per loop turn
+
+struct copy_job {
+    command c;
+    bool move = false;
+    std::vector<uint32_t> uids;
+    size_t next = 0;
+    std::unique_ptr<mailbox::folder> dest;
+    std::string dest_name;
+    std::string learn_class;
+    bool any_gone = false;
+    std::vector<uint32_t> src, dst;  // COPYUID
+};
+
+bool copy_step(session& s, copy_job& j) {
+    selected_box& box = *s.sel();
+    if (j.next < j.uids.size()) {
+        size_t end = std::min(j.uids.size(), j.next + kBatch);
+        std::vector<uint32_t> batch(j.uids.begin() + long(j.next), j.uids.begin() + long(end));
+        if (!j.learn_class.empty() && j.next < kMaxLearnPerCommand) s.learn(j.learn_class, batch, *box.f);
+        j.next = end;
+        std::vector<std::pair<uint32_t, uint32_t>> map;
+        auto st = box.f->copy_to(batch, *j.dest, j.move, map);
+        std::vector<uint32_t> moved;
+        for (auto& p : map) {
+            j.src.push_back(p.first);
+            j.dst.push_back(p.second);
+            moved.push_back(p.first);
+        }
+        if (j.move) {
+            std::sort(moved.begin(), moved.end());
+            s.expunged_here(moved);
+        }
+        if (!st) {
+            s.fail(j.c, st);
+            return true;
+        }
+        if (j.next < j.uids.size()) return false;
+    }
+    log::info("%s: user=%s: %s %zu messages from %s to %s", s.peer().c_str(), s.user().c_str(),
+              j.move ? "moved" : "copied", j.src.size(), box.name.c_str(), j.dest_name.c_str());
+    std::string code;
+    if (!j.src.empty())
+        code = "[COPYUID " + std::to_string(j.dest->uidvalidity()) + " " + format_set(j.src) + " " + format_set(j.dst) + "] ";
+    if (!j.move) {
+        s.ok(j.c, code + (j.any_gone ? "Some messages were expunged meanwhile; the rest were copied." : "Copy completed."));
+        return true;
+    }
+    // RFC 6851: COPYUID in an untagged OK before the expunges
+    if (!code.empty()) s.untagged("OK " + code + "Moved");
+    s.ok(j.c, "Move completed.");
+    return true;
+}
+}  // namespace
+
 void session::cmd_copy(command& c) {
     bool move = c.name == "MOVE";
     if (c.args.size() != 2 || !c.args[0].is_atom()) return bad(c, "Usage: " + c.name + " sequence-set mailbox");
     std::string err;
-    bool any_gone = false;
-    auto uids = resolve_set(c.args[0].text, c.uid, err, &any_gone);
+    auto j = std::make_shared<copy_job>();
+    auto uids = resolve_set(c.args[0].text, c.uid, err, &j->any_gone);
     if (!uids) return bad(c, err);
     auto dest_name = mailbox_arg(c.args[1], err);
     if (!dest_name) return no(c, "[CANNOT] " + err);
     if (move && _sel->read_only) return no(c, "[READ-ONLY] Mailbox is read-only");
-    std::unique_ptr<mailbox::folder> dest;
-    if (auto st = _store->open_folder(*dest_name, mailbox::open_mode::read_write, dest); !st) {
+    if (auto st = _store->open_folder(*dest_name, mailbox::open_mode::read_write, j->dest); !st) {
         if (st.err == ENOENT) return no(c, "[TRYCREATE] Mailbox does not exist");
         return fail(c, st);
     }
     if (uids->empty()) {
-        if (any_gone) return no(c, "[EXPUNGEISSUED] The messages were expunged meanwhile");
+        if (j->any_gone) return no(c, "[EXPUNGEISSUED] The messages were expunged meanwhile");
         return ok(c, c.name + " completed.");
     }
-    uint32_t to_junk = mailbox::special_use_of(*dest_name), from_use = mailbox::special_use_of(_sel->name);
-    std::string cls;
-    if (to_junk == mailbox::attr::junk && from_use != mailbox::attr::junk) cls = "spam";
-    else if (from_use == mailbox::attr::junk && to_junk != mailbox::attr::junk && to_junk != mailbox::attr::trash) cls = "ham";
-    if (!cls.empty()) learn(cls, *uids, *_sel->f);
-
-    std::vector<std::pair<uint32_t, uint32_t>> map;
-    auto st = _sel->f->copy_to(*uids, *dest, move, map);
-    if (move) {
-        std::vector<uint32_t> moved;
-        for (auto& p : map) moved.push_back(p.first);
-        std::sort(moved.begin(), moved.end());
-        expunged_here(moved);
-    }
-    if (!st) return fail(c, st);
-    std::vector<uint32_t> src, dst;
-    for (auto& p : map) {
-        src.push_back(p.first);
-        dst.push_back(p.second);
-    }
-    log::info("%s: user=%s: %s %zu messages from %s to %s", _peer.c_str(), _user.c_str(), move ? "moved" : "copied",
-              map.size(), _sel->name.c_str(), dest_name->c_str());
-    std::string code;
-    if (!map.empty()) code = "[COPYUID " + std::to_string(dest->uidvalidity()) + " " + format_set(src) + " " + format_set(dst) + "] ";
-    if (!move) return ok(c, code + (any_gone ? "Some messages were expunged meanwhile; the rest were copied." : "Copy completed."));
-    // RFC 6851: COPYUID in an untagged OK before the expunges
-    if (!code.empty()) untagged("OK " + code + "Moved");
-    ok(c, "Move completed.");
+    uint32_t to = mailbox::special_use_of(*dest_name), from = mailbox::special_use_of(_sel->name);
+    if (to == mailbox::attr::junk && from != mailbox::attr::junk) j->learn_class = "spam";
+    else if (from == mailbox::attr::junk && to != mailbox::attr::junk && to != mailbox::attr::trash) j->learn_class = "ham";
+    j->c.tag = c.tag;
+    j->c.name = c.name;
+    j->c.uid = c.uid;
+    j->move = move;
+    j->uids = std::move(*uids);
+    j->dest_name = *dest_name;
+    start_job([this, j] { return copy_step(*this, *j); });
 }
 
 }  // namespace tern::imap

@@ -31,15 +31,33 @@ struct fetch_job {
     size_t next = 0;
     bool any_gone = false;
     bool read_error = false;
+    bool set_seen = false;        // non-PEEK sections on a read-write mailbox
+    size_t seen_upto = 0;         // uids[0, seen_upto) have had \Seen set
     std::set<uint32_t> seen_now;  // \Seen set by this FETCH: FLAGS go out even when not asked for
 };
+
+// \Seen for the next window of messages, in one transaction.
+void set_seen(session& s, fetch_job& j, size_t upto) {
+    mailbox::folder& f = *s.sel()->f;
+    std::vector<uint32_t> unseen;
+    for (; j.seen_upto < upto; j.seen_upto++)
+        if (const mailbox::message* m = f.find(j.uids[j.seen_upto]); m && !(m->flags & mailbox::flag::seen))
+            unseen.push_back(m->uid);
+    if (unseen.empty()) return;
+    mailbox::store_result r;
+    if (auto st = f.store(unseen, mailbox::flag_op::add, mailbox::flag::seen, 0, std::nullopt, r); !st)
+        log::warn("%s: user=%s: setting \\Seen: %s", s.peer().c_str(), s.user().c_str(), st.reason.c_str());
+    for (auto& u : r.updated) j.seen_now.insert(u.uid);
+}
 
 bool fetch_step(session& s, fetch_job& j) {
     selected_box& box = *s.sel();
     mailbox::folder& f = *box.f;
     size_t msgs = 0, bytes = 0;
+    if (j.set_seen && j.seen_upto <= j.next) set_seen(s, j, std::min(j.uids.size(), j.next + kMessagesPerStep));
     while (j.next < j.uids.size()) {
-        if (s.output_full() || msgs >= kMessagesPerStep || bytes >= kBytesPerStep) return false;
+        if (s.output_full() || msgs >= kMessagesPerStep || bytes >= kBytesPerStep || (j.set_seen && j.next >= j.seen_upto))
+            return false;
         ++msgs;
         uint32_t uid = j.uids[j.next++];
         const mailbox::message* m = f.find(uid);
@@ -170,17 +188,7 @@ void session::cmd_fetch(command& c) {
             }
         }
     }
-    if (j->req.sets_seen() && !_sel->read_only) {
-        std::vector<uint32_t> unseen;
-        for (uint32_t u : *uids)
-            if (const mailbox::message* m = f.find(u); m && !(m->flags & mailbox::flag::seen)) unseen.push_back(u);
-        if (!unseen.empty()) {
-            mailbox::store_result r;
-            if (auto st = f.store(unseen, mailbox::flag_op::add, mailbox::flag::seen, 0, std::nullopt, r); !st)
-                log::warn("%s: user=%s: setting \\Seen: %s", _peer.c_str(), _user.c_str(), st.reason.c_str());
-            for (auto& u : r.updated) j->seen_now.insert(u.uid);
-        }
-    }
+    j->set_seen = j->req.sets_seen() && !_sel->read_only;
     j->c.tag = c.tag;
     j->c.name = c.name;
     j->c.uid = c.uid;

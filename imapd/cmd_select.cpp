@@ -159,14 +159,70 @@ void session::cmd_select(command& c) {
     ok(c, std::string(examine ? "[READ-ONLY] " : "[READ-WRITE] ") + c.name + " completed.");
 }
 
+namespace {
+constexpr size_t kExpungeBatch = 1000;  // messages removed per loop turn
+
+// Removes the \Deleted messages among uids in batches; CLOSE does it silently and deselects.
+struct expunge_job {
+    command c;
+    std::vector<uint32_t> uids;
+    size_t next = 0, removed = 0;
+    bool close = false;
+};
+
+bool expunge_step(session& s, expunge_job& j) {
+    selected_box& box = *s.sel();
+    if (j.next < j.uids.size()) {
+        size_t end = std::min(j.uids.size(), j.next + kExpungeBatch);
+        std::vector<uint32_t> batch(j.uids.begin() + long(j.next), j.uids.begin() + long(end));
+        j.next = end;
+        std::vector<uint32_t> gone;
+        auto st = box.f->expunge(&batch, true, gone);
+        j.removed += gone.size();
+        if (!j.close) s.expunged_here(gone);
+        if (!st) {
+            if (j.close) {
+                log::warn("%s: user=%s: CLOSE expunge %s: %s", s.peer().c_str(), s.user().c_str(), box.name.c_str(),
+                          st.reason.c_str());
+                s.deselect(true);
+                s.ok(j.c, "CLOSE completed.");
+            } else {
+                s.fail(j.c, st);
+            }
+            return true;
+        }
+        if (j.next < j.uids.size()) return false;
+    }
+    if (j.removed)
+        log::info("%s: user=%s: expunged %zu from %s", s.peer().c_str(), s.user().c_str(), j.removed, box.name.c_str());
+    if (j.close) {
+        s.deselect(true);
+        s.ok(j.c, "CLOSE completed.");
+    } else {
+        s.ok(j.c, "Expunge completed.");
+    }
+    return true;
+}
+
+std::vector<uint32_t> deleted_uids(const mailbox::folder& f) {
+    std::vector<uint32_t> out;
+    for (size_t i = 0; i < f.count(); i++)
+        if (f.at(i).flags & mailbox::flag::deleted) out.push_back(f.at(i).uid);
+    return out;
+}
+}  // namespace
+
 void session::cmd_close(command& c) {
     if (!c.args.empty()) return bad(c, c.name + " takes no arguments");
     if (c.name == "CLOSE" && !_sel->read_only) {
         // silently: CLOSE sends no EXPUNGE responses
-        std::vector<uint32_t> gone;
-        if (auto st = _sel->f->expunge(nullptr, true, gone); !st)
-            log::warn("%s: user=%s: CLOSE expunge %s: %s", _peer.c_str(), _user.c_str(), _sel->name.c_str(),
-                      st.reason.c_str());
+        auto j = std::make_shared<expunge_job>();
+        j->c.tag = c.tag;
+        j->c.name = c.name;
+        j->close = true;
+        j->uids = deleted_uids(*_sel->f);
+        start_job([this, j] { return expunge_step(*this, *j); });
+        return;
     }
     deselect(true);
     ok(c, c.name + " completed.");
@@ -180,24 +236,22 @@ void session::cmd_check(command& c) {
 }
 
 void session::cmd_expunge(command& c) {
-    std::vector<uint32_t> uids;
+    auto j = std::make_shared<expunge_job>();
     if (c.uid) {
         if (c.args.size() != 1 || !c.args[0].is_atom()) return bad(c, "Usage: UID EXPUNGE uid-set");
         std::string err;
         auto set = resolve_set(c.args[0].text, true, err);
         if (!set) return bad(c, err);
-        uids = std::move(*set);
+        j->uids = std::move(*set);
     } else if (!c.args.empty()) {
         return bad(c, "EXPUNGE takes no arguments");
     }
     if (_sel->read_only) return no(c, "[READ-ONLY] Mailbox is read-only");
-    std::vector<uint32_t> gone;
-    auto st = _sel->f->expunge(c.uid ? &uids : nullptr, true, gone);
-    expunged_here(gone);
-    if (!st) return fail(c, st);
-    if (!gone.empty())
-        log::info("%s: user=%s: expunged %zu from %s", _peer.c_str(), _user.c_str(), gone.size(), _sel->name.c_str());
-    ok(c, "Expunge completed.");
+    if (!c.uid) j->uids = deleted_uids(*_sel->f);
+    j->c.tag = c.tag;
+    j->c.name = c.name;
+    j->c.uid = c.uid;
+    start_job([this, j] { return expunge_step(*this, *j); });
 }
 
 }  // namespace tern::imap

@@ -45,40 +45,66 @@ bool parse_flag_args(const std::vector<arg>& args, size_t from, size_t to, uint3
 }
 
 namespace {
+constexpr size_t kBatch = 1000;  // messages changed per transaction and loop turn
+
 struct store_job {
     command c;
     std::vector<uint32_t> uids;
     size_t next = 0;
+    mailbox::flag_op op;
+    uint32_t flags = 0, bits = 0;
+    std::optional<uint64_t> unchanged;
     bool silent = false;
-    std::string modified;  // MODIFIED set for the tagged response
     bool any_gone = false;
+    std::vector<uint32_t> modified;  // UIDs that failed UNCHANGEDSINCE
 };
 
+// One batch: change the flags in one transaction, then report the batch.
 bool store_step(session& s, store_job& j) {
     selected_box& box = *s.sel();
     mailbox::folder& f = *box.f;
-    std::string out;
-    size_t n = 0;
-    while (j.next < j.uids.size() && !j.silent) {
-        if (n++ >= 2000 || s.output_full()) {
-            s.write(out);
-            return false;
+    if (j.next < j.uids.size()) {
+        size_t end = std::min(j.uids.size(), j.next + kBatch);
+        std::vector<uint32_t> batch(j.uids.begin() + long(j.next), j.uids.begin() + long(end));
+        j.next = end;
+        mailbox::store_result r;
+        if (auto st = f.store(batch, j.op, j.flags, j.bits, j.unchanged, r); !st) {
+            s.fail(j.c, st);
+            return true;
         }
-        uint32_t uid = j.uids[j.next++];
-        const mailbox::message* m = f.find(uid);
-        auto seq = box.seq_of(uid);
-        if (!m || !seq) continue;
-        out += "* " + std::to_string(*seq) + " FETCH (";
-        if (j.c.uid) out += "UID " + std::to_string(uid) + " ";
-        out += "FLAGS " + flag_list(m->flags, m->keywords, f.keywords(), f.is_recent(uid));
-        if (s.condstore()) out += " MODSEQ (" + std::to_string(m->modseq) + ")";
-        out += ")\r\n";
-        box.flag_updates.erase(uid);
+        std::vector<uint32_t> mod = r.modified;
+        std::sort(mod.begin(), mod.end());
+        j.modified.insert(j.modified.end(), mod.begin(), mod.end());
+        if (!j.silent) {
+            std::string out;
+            for (uint32_t uid : batch) {
+                if (std::binary_search(mod.begin(), mod.end(), uid)) continue;  // RFC 7162: not changed
+                const mailbox::message* m = f.find(uid);
+                auto seq = box.seq_of(uid);
+                if (!m || !seq) continue;
+                out += "* " + std::to_string(*seq) + " FETCH (";
+                if (j.c.uid) out += "UID " + std::to_string(uid) + " ";
+                out += "FLAGS " + flag_list(m->flags, m->keywords, f.keywords(), f.is_recent(uid));
+                if (s.condstore()) out += " MODSEQ (" + std::to_string(m->modseq) + ")";
+                out += ")\r\n";
+                box.flag_updates.erase(uid);
+            }
+            s.write(out);
+        }
+        if (j.next < j.uids.size()) return false;
     }
-    s.write(out);
     std::string text = "Store completed.";
-    if (!j.modified.empty()) text = "[MODIFIED " + j.modified + "] Conditional store failed for some messages.";
-    else if (j.any_gone) text = "[EXPUNGEISSUED] Some messages were expunged meanwhile.";
+    if (!j.modified.empty()) {
+        std::vector<uint32_t> ids;
+        for (uint32_t u : j.modified) {
+            if (j.c.uid) ids.push_back(u);
+            else if (auto seq = box.seq_of(u)) ids.push_back(*seq);
+        }
+        std::sort(ids.begin(), ids.end());
+        text = "[MODIFIED " + format_set(ids) + "] Conditional store failed for some messages.";
+    } else if (j.any_gone) {
+        text = "[EXPUNGEISSUED] Some messages were expunged meanwhile.";
+    }
     s.ok(j.c, text);
     return true;
 }
@@ -137,29 +163,16 @@ void session::cmd_store(command& c) {
         bits |= 1u << bit;
     }
     if (f.keywords().size() != known) _sel->flags_changed = true;
-    mailbox::store_result r;
-    if (!uids->empty())
-        if (auto st = f.store(*uids, op, flags, bits, unchanged, r); !st) return fail(c, st);
     auto j = std::make_shared<store_job>();
     j->c.tag = c.tag;
     j->c.name = c.name;
     j->c.uid = c.uid;
+    j->op = op;
+    j->flags = flags;
+    j->bits = bits;
+    j->unchanged = unchanged;
     j->silent = silent;
     j->any_gone = any_gone;
-    if (!r.modified.empty()) {
-        std::vector<uint32_t> ids;
-        for (uint32_t u : r.modified) {
-            if (c.uid) ids.push_back(u);
-            else if (auto seq = _sel->seq_of(u)) ids.push_back(*seq);
-        }
-        std::sort(ids.begin(), ids.end());
-        j->modified = format_set(ids);
-        // RFC 7162: the failed ones are not reported as changed
-        std::vector<uint32_t> keep, mod = r.modified;
-        std::sort(mod.begin(), mod.end());
-        std::set_difference(uids->begin(), uids->end(), mod.begin(), mod.end(), std::back_inserter(keep));
-        *uids = std::move(keep);
-    }
     j->uids = std::move(*uids);
     start_job([this, j] { return store_step(*this, *j); });
 }
