@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
             std::string err;
             g.tls = make_server_ctx(cert, key.empty() ? cert : key, cfg.get("tls_protocols_min"), err);
             if (!g.tls) log::fatal("TLS: %s", err.c_str());
+            // idle sessions (IDLE) should not keep 2 x 16 KiB of TLS record buffers each
+            SSL_CTX_set_mode(g.tls.get(), SSL_MODE_RELEASE_BUFFERS);
         } else if (g.wrapper) {
             log::fatal("imapd_tls_wrappermode = yes needs a certificate (imapd_tls_cert_file or tls_cert_file)");
         }

@@ -109,8 +109,8 @@ void session::reset_timer() {
 
 void session::shutdown(const std::string& why) {
     if (!_s || _s->closed() || _s->closing()) return;
+    // a running job may be the caller: it is dropped by finish(), never here
     _outq.clear();
-    _job = nullptr;
     _s->write("* BYE " + why + "\r\n");
     _s->close_after_flush();
 }
