@@ -66,7 +66,13 @@ bool copy_step(session& s, copy_job& j) {
             s.expunged_here(moved);
         }
         if (!st) {
-            s.fail(j.c, st);
+            if (j.src.empty()) {
+                s.fail(j.c, st);
+            } else {
+                log::warn("%s: user=%s: %s to %s failed after %zu messages: %s", s.peer().c_str(), s.user().c_str(),
+                          j.c.name.c_str(), j.dest_name.c_str(), j.src.size(), st.reason.c_str());
+                s.no(j.c, j.c.name + " failed after " + std::to_string(j.src.size()) + " messages: " + st.reason);
+            }
             return true;
         }
         if (j.next < j.uids.size()) return false;

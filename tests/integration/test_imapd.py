@@ -128,6 +128,30 @@ def test_wrong_state_and_errors(plain):
     r.close()
 
 
+def test_overlong_line_and_error_limit(make_instance):
+    inst = make_instance(users=USERS, main_cf={"imapd_allow_plaintext_auth": "yes", "imapd_line_length_limit": "2k",
+                                               "imapd_error_limit": "3"})
+    inst.start()
+    r = Raw(inst)
+    r.send("a1 NOOP " + "x" * 5000 + "\r\n")
+    assert r.response().startswith(b"* BYE")
+    assert r.closed()
+    r.close()
+    r = Raw(inst)
+    for i in range(2):
+        t, _ = r.cmd("FROB")
+        assert status_word(t) == b"BAD"
+    r.send("a9 FROB\r\n")
+    assert r.response().startswith(b"a9 BAD")
+    assert r.response().startswith(b"* BYE")
+    assert r.closed()
+    r.close()
+    # the daemon and other sessions are unaffected
+    m = connect(inst, login=ALICE)
+    ok(m.select("INBOX"))
+    m.logout()
+
+
 def test_mailbox_management(plain):
     seed(plain, "alice", MSGS[:2])
     plain.start()
