@@ -18,6 +18,7 @@
 #include "lib/fd.hpp"
 #include "lib/ipc.hpp"
 #include "lib/log.hpp"
+#include "lib/maps.hpp"
 #include "lib/passwd.hpp"
 #include "lib/server.hpp"
 #include "lib/strutil.hpp"
@@ -39,16 +40,40 @@ struct state {
 state g;
 
 void load_users(server& srv) {
-    for (const auto& src : srv.cfg.get_list("auth_password_maps")) {
+    // passwd:FILE is tern's own name:hash file; any other table type
+    // (hash:, btree:, texthash:) maps a name to its hash
+    auto opts = map_options::from_config(srv.cfg);
+    for (const auto& src : split_table_list(srv.cfg.get("auth_password_maps"))) {
         auto colon = src.find(':');
         std::string type = colon == std::string::npos ? "passwd" : src.substr(0, colon);
         std::string path = colon == std::string::npos ? src : src.substr(colon + 1);
-        if (type != "passwd") log::fatal("auth_password_maps: unsupported table type %s (use passwd:FILE)", type.c_str());
-        auto text = read_file(path, 64u << 20);
-        if (!text) log::fatal("cannot read %s: %s", path.c_str(), errno_text().c_str());
+        if (type == "passwd") {
+            auto text = read_file(path, 64u << 20);
+            if (!text) log::fatal("cannot read %s: %s", path.c_str(), errno_text().c_str());
+            std::vector<config_error> errs;
+            for (auto& e : parse_passwd_file(*text, path, errs)) g.users.emplace(e.name, e.hash);
+            for (const auto& e : errs) log::warn("%s", e.str().c_str());
+            continue;
+        }
         std::vector<config_error> errs;
-        for (auto& e : parse_passwd_file(*text, path, errs)) g.users.emplace(e.name, e.hash);
-        for (const auto& e : errs) log::warn("%s", e.str().c_str());
+        auto table = open_table(src, opts, errs);
+        for (const auto& e : errs) log::error("%s", e.str().c_str());
+        if (!table) log::fatal("auth_password_maps: cannot open %s", src.c_str());
+        std::string err;
+        size_t bad = 0;
+        bool ok = table->for_each(
+            [&](std::string_view key, std::string_view value) {
+                std::string hash(trim(value));
+                if (!acceptable_hash(hash)) {
+                    ++bad;
+                    return true;
+                }
+                g.users.emplace(to_lower(key), hash);
+                return true;
+            },
+            err);
+        if (!ok) log::fatal("auth_password_maps: cannot read %s: %s", src.c_str(), err.c_str());
+        if (bad) log::warn("%s: %zu entries without an acceptable crypt(3) hash ignored", src.c_str(), bad);
     }
     log::info("%zu users loaded", g.users.size());
 }

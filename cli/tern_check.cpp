@@ -131,7 +131,8 @@ int cmd_check(const std::string& config_dir, const std::vector<std::string>&) {
         std::string type = colon == std::string::npos ? "passwd" : src.substr(0, colon);
         std::string path = colon == std::string::npos ? src : src.substr(colon + 1);
         if (type != "passwd") {
-            c.report("auth_password_maps", "unsupported table type " + type);
+            std::string file = (type == "hash" || type == "btree") ? path + ".db" : path;
+            check_private_file(c, file, "password table");
             continue;
         }
         check_private_file(c, path, "password file");

@@ -140,6 +140,15 @@ int cmd_start(const std::string& config_dir, const std::vector<std::string>& arg
     return 1;
 }
 
+// A process that is gone, or a zombie waiting for its (re)parent to reap it.
+static bool process_gone(int pid) {
+    if (::kill(pid, 0) != 0) return true;
+    auto st = read_file("/proc/" + std::to_string(pid) + "/stat", 4096);
+    if (!st) return true;
+    auto rp = st->rfind(')');
+    return rp != std::string::npos && rp + 2 < st->size() && (*st)[rp + 2] == 'Z';
+}
+
 int cmd_stop(const std::string& config_dir, const std::vector<std::string>&) {
     config cfg;
     if (!load_cfg(config_dir, cfg)) return 1;
@@ -156,7 +165,7 @@ int cmd_stop(const std::string& config_dir, const std::vector<std::string>&) {
     auto limit = std::chrono::seconds(cfg.get_time("master_stop_timeout") + 15);
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
-        if (!running_master(qdir) && ::kill(pid, 0) != 0) {
+        if (!running_master(qdir) && process_gone(pid)) {
             std::printf("tern: the mail system is stopped\n");
             return 0;
         }

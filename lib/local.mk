@@ -5,7 +5,12 @@ lib_libtern_a_SOURCES = \
 	lib/addr_list.cpp \
 	lib/aliases.cpp lib/aliases.hpp \
 	lib/attr.cpp lib/attr.hpp \
+	lib/bayes.cpp lib/bayes.hpp \
+	lib/bayes_score.cpp \
+	lib/bayes_store.cpp \
+	lib/bayes_tokenize.cpp \
 	lib/cidr.cpp lib/cidr.hpp \
+	lib/cleanup.cpp lib/cleanup.hpp \
 	lib/config.cpp lib/config.hpp \
 	lib/db.cpp lib/db.hpp \
 	lib/dns.cpp lib/dns.hpp \
@@ -51,6 +56,7 @@ lib_libtern_a_SOURCES = \
 	lib/queue_list.cpp lib/queue_list.hpp \
 	lib/queue_writer.cpp lib/queue_writer.hpp \
 	lib/server.cpp lib/server.hpp \
+	lib/smtp_proto.cpp lib/smtp_proto.hpp \
 	lib/stream.cpp lib/stream.hpp \
 	lib/strutil.cpp lib/strutil.hpp \
 	lib/tls.cpp lib/tls.hpp \

@@ -84,7 +84,21 @@ bool stream::start_tls_client(SSL_CTX* ctx, const std::string& server_name) {
 
 evbuffer* stream::input() const { return _bev ? bufferevent_get_input(_bev.get()) : nullptr; }
 evbuffer* stream::output() const { return _bev ? bufferevent_get_output(_bev.get()) : nullptr; }
-size_t stream::pending_output() const { return _bev ? evbuffer_get_length(bufferevent_get_output(_bev.get())) : 0; }
+size_t stream::pending_output() const {
+    if (!_bev) return 0;
+    size_t n = evbuffer_get_length(bufferevent_get_output(_bev.get()));
+    // with TLS, encrypted bytes may still wait in the socket bufferevent below
+    if (bufferevent* under = bufferevent_get_underlying(_bev.get()))
+        n += evbuffer_get_length(bufferevent_get_output(under));
+    return n;
+}
+
+void stream::close_later(int ms) {
+    if (!_bev || !_kick) return;
+    event_del(_kick.get());
+    struct timeval tv{0, ms * 1000};
+    event_add(_kick.get(), &tv);
+}
 
 void stream::write(std::string_view data) {
     if (_bev && !_closing) bufferevent_write(_bev.get(), data.data(), data.size());
@@ -121,39 +135,14 @@ void stream::close_after_flush() {
     if (!_bev) return;
     _closing = true;
     bufferevent_disable(_bev.get(), EV_READ);
+    _close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     // Report the close from the loop, never from inside the caller.
     if (evbuffer_get_length(bufferevent_get_output(_bev.get())) == 0) kick();
-}
-
-size_t stream::pending_below() const {
-    if (!_bev || !_ssl) return 0;
-    bufferevent* u = bufferevent_get_underlying(_bev.get());
-    return u ? evbuffer_get_length(bufferevent_get_output(u)) : 0;
-}
-
-// Arrange for a kick once the socket below the TLS filter has drained; false when nothing waits.
-bool stream::wait_below() {
-    if (pending_below() == 0) return false;
-    if (!_below_cb) {
-        evbuffer* out = bufferevent_get_output(bufferevent_get_underlying(_bev.get()));
-        _below_cb = evbuffer_add_cb(
-            out,
-            [](evbuffer* b, const evbuffer_cb_info*, void* arg) {
-                if (evbuffer_get_length(b) == 0) static_cast<stream*>(arg)->kick();
-            },
-            this);
-    }
-    return true;
 }
 
 void stream::close() {
     if (_kick) event_del(_kick.get());
     if (!_bev) return;
-    if (_below_cb) {
-        if (bufferevent* u = bufferevent_get_underlying(_bev.get()))
-            evbuffer_remove_cb_entry(bufferevent_get_output(u), _below_cb);
-        _below_cb = nullptr;
-    }
     if (_ssl) SSL_set_shutdown(_ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     bufferevent_setcb(_bev.get(), nullptr, nullptr, nullptr, nullptr);
     _bev.reset();
@@ -177,7 +166,11 @@ void stream::kick_cb(int, short, void* arg) noexcept {
     auto self = static_cast<stream*>(arg);
     if (!self->_bev) return;
     if (self->_closing) {
-        if (evbuffer_get_length(bufferevent_get_output(self->_bev.get())) != 0 || self->wait_below()) return;
+        // the last bytes (TLS: below the filter too) must leave before the close
+        if (self->pending_output() > 0 && std::chrono::steady_clock::now() < self->_close_deadline) {
+            self->close_later(10);
+            return;
+        }
         self->close();
         guard("stream closed", [self] { self->_h.on_closed("closed"); });
         return;
@@ -189,10 +182,7 @@ void stream::write_cb(bufferevent* bev, void* arg) noexcept {
     auto self = static_cast<stream*>(arg);
     if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
     if (self->_closing) {
-        if (self->wait_below()) return;  // kick_cb closes once the socket has it all
-        // the owner learns of the close through its own bookkeeping
-        self->close();
-        guard("stream closed", [self] { self->_h.on_closed("closed"); });
+        self->kick();  // kick_cb closes once everything has left
         return;
     }
     guard("stream flushed", [self] { self->_h.on_flushed(); });

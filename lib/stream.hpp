@@ -19,7 +19,6 @@
 
 struct bufferevent;
 struct evbuffer;
-struct evbuffer_cb_entry;
 
 namespace tern {
 
@@ -82,12 +81,8 @@ private:
     static void write_cb(bufferevent*, void*) noexcept;
     static void event_cb(bufferevent*, short, void*) noexcept;
     static void kick_cb(int, short, void*) noexcept;
-    // TLS: encrypted bytes still queued on the socket below the filter. A
-    // close waits for them, or the last reply (IMAP's LOGOUT, POP3's QUIT)
-    // would be lost when the filter frees the socket.
-    size_t pending_below() const;
-    bool wait_below();
     void install_callbacks();
+    void close_later(int ms);
     void fail(const std::string& why);
 
     event_loop& _loop;
@@ -98,9 +93,9 @@ private:
     bool _handshaking = false;
     bool _connecting = false;
     event_ptr _kick;
-    ::evbuffer_cb_entry* _below_cb = nullptr;
     sock_addr _peer, _local;
     std::chrono::seconds _rto{0}, _wto{0};
+    std::chrono::steady_clock::time_point _close_deadline{};
 };
 
 }  // namespace tern

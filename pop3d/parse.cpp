@@ -20,12 +20,12 @@ std::optional<command> parse_command(std::string_view line, std::string& why) {
     size_t sp = line.find(' ');
     std::string_view verb = line.substr(0, sp);
     if (verb.size() < 3 || verb.size() > 4) {
-        why = "unknown command";
+        why = "Unknown command";
         return std::nullopt;
     }
     for (char c : verb)
         if (!std::isalpha(static_cast<unsigned char>(c))) {
-            why = "unknown command";
+            why = "Unknown command";
             return std::nullopt;
         }
     command cmd;

@@ -20,7 +20,7 @@ from conftest import run, wait_for
 MSGS = [
     b"From: a@example.org\nTo: alice@example.test\nSubject: one\n\nfirst body\n",
     b"From: b@example.org\nTo: alice@example.test\nSubject: two\n\n.leading dot line\nFrom the start of a line\n..two dots\nend\n",
-    b"From: c@example.org\nTo: alice@example.test\nSubject: three\n\n" + b"x" * 5000 + b"\nlast line without newline",
+    b"From: c@example.org\nTo: alice@example.test\nSubject: three\n\n" + (b"x" * 99 + b"\n") * 50 + b"last line without newline",
 ]
 
 
@@ -332,7 +332,7 @@ def test_fetchmail_to_mda(make_instance, tmp_path):
     out.mkdir()
     rc = tmp_path / "fetchmailrc"
     rc.write_text(f"poll {inst.listen} service {inst.port('pop3s')} protocol pop3 timeout 20\n"
-                  f"  user 'alice@example.test' password 'secret-alice' ssl sslcertck no fetchall keep\n"
+                  f"  user 'alice@example.test' password 'secret-alice' ssl no sslcertck fetchall keep\n"
                   f"  mda \"/bin/sh -c 'cat > {out}/msg.$$'\"\n")
     rc.chmod(0o600)
     env = dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path))
