@@ -8,6 +8,7 @@
 // read no message file. \Seen is set for non-PEEK sections in one
 // transaction before the first response.
 #include <algorithm>
+#include <cerrno>
 #include <set>
 
 #include "imapd/bodystructure.hpp"
@@ -69,10 +70,12 @@ bool fetch_step(session& s, fetch_job& j) {
         std::shared_ptr<loaded_message> msg;
         int need = j.req.needs();
         if (need > 0) {
-            msg = s.load(uid, need == 1);
+            int err = 0;
+            msg = s.load(uid, need == 1, &err);
             if (!msg) {
                 // gone under our feet (expunged by another session) or unreadable
-                j.read_error = true;
+                if (err == ENOENT) j.any_gone = true;
+                else j.read_error = true;
                 continue;
             }
             bytes += msg->wire.size();

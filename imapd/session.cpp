@@ -526,7 +526,8 @@ std::optional<std::string> session::mailbox_arg(const arg& a, std::string& err) 
     return n;
 }
 
-std::shared_ptr<loaded_message> session::load(uint32_t uid, bool header_only) {
+std::shared_ptr<loaded_message> session::load(uint32_t uid, bool header_only, int* err) {
+    if (err) *err = 0;
     if (!_sel) return nullptr;
     if (_cache && _cache->uid == uid && _cache_box == _sel->name && _cache_validity == _sel->f->uidvalidity() &&
         (header_only || !_cache->header_only))
@@ -563,8 +564,13 @@ std::shared_ptr<loaded_message> session::load(uint32_t uid, bool header_only) {
         st = _sel->f->read(uid, raw);
     }
     if (!st) {
-        log::warn("%s: user=%s: %s: read UID %u: %s", _peer.c_str(), _user.c_str(), _sel->name.c_str(), uid,
-                  st.reason.c_str());
+        if (err) *err = st.err;
+        if (st.err == ENOENT)
+            log::debug("%s: user=%s: %s: UID %u was expunged meanwhile", _peer.c_str(), _user.c_str(),
+                       _sel->name.c_str(), uid);
+        else
+            log::warn("%s: user=%s: %s: read UID %u: %s", _peer.c_str(), _user.c_str(), _sel->name.c_str(), uid,
+                      st.reason.c_str());
         return nullptr;
     }
     auto m = std::make_shared<loaded_message>();

@@ -185,7 +185,8 @@ public:
     // A mailbox name argument, normalised (INBOX any case), or nullopt with a reason.
     std::optional<std::string> mailbox_arg(const arg& a, std::string& err);
     // Read a message (cached for the next command); nullptr with the reason logged.
-    std::shared_ptr<loaded_message> load(uint32_t uid, bool header_only = false);
+    // err (when given) gets the errno of a failure: ENOENT means expunged meanwhile.
+    std::shared_ptr<loaded_message> load(uint32_t uid, bool header_only = false, int* err = nullptr);
     // Send pending updates now (IDLE, NOOP, EXPUNGE...).
     void send_updates(bool expunges_allowed);
     // Report these UIDs as expunged by this session (EXPUNGE, MOVE).
