@@ -841,3 +841,58 @@ def test_copy_and_uid_variants(plain):
     assert b"\\Seen" in tuples[0][0] and b"\\Flagged" in tuples[1][0], tuples
     m.logout()
     assert len(maildir_files(plain, "alice", "Dest")) == 4
+
+
+# ---------------------------------------------------------------- an mbox user
+
+MBOX_MSGS = [
+    b"From: a@example.org\nSubject: mbox one\n\nFrom the start of a line\n>From quoted once\nend\n",
+    b"From: b@example.org\nSubject: mbox two\n\nsecond\n",
+    b"From: c@example.org\nSubject: mbox three\n\nthird\n",
+]
+
+
+def test_mbox_user_inbox(plain):
+    """A user whose mailbox is an mbox file (vmailbox value without '/')."""
+    import mailbox
+    from imap_helpers import owner_ids
+    addr = "bob@%s" % plain.domain
+    vpath = os.path.join(plain.dir, "vmailbox")
+    text = open(vpath).read()
+    assert "%s  %s/" % (addr, addr) in text, text
+    open(vpath, "w").write(text.replace("%s  %s/" % (addr, addr), "%s  bob.mbox" % addr))
+    path = os.path.join(plain.dir, "mail", "bob.mbox")
+    mb = mailbox.mbox(path, create=True)
+    mb.lock()
+    for m in MBOX_MSGS:
+        mb.add(m)
+    mb.flush()
+    mb.unlock()
+    mb.close()
+    os.chown(path, *owner_ids())
+    plain.start()
+    m = imap(plain, login=("bob", "pw-bob"))
+    assert m.select("INBOX")[1] == [b"3"]
+    for i, msg in enumerate(MBOX_MSGS, 1):
+        typ, data = m.fetch(str(i), "(BODY.PEEK[] RFC822.SIZE)")
+        assert data[0][1] == crlf(msg), (i, data[0][1])  # From_ quoting undone
+        assert b"RFC822.SIZE %d" % len(crlf(msg)) in data[0][0], data[0][0]
+    check_ok(m.store("1", "+FLAGS", r"(\Seen \Flagged)"))
+    check_ok(m.store("2", "+FLAGS", r"(\Deleted)"))
+    assert m.expunge()[1] == [b"2"]
+    check_ok(m.append("INBOX", r"(\Seen)", None, b"Subject: appended to mbox\r\n\r\nFrom here\r\n"))
+    m.logout()
+    # another MUA reading the mbox sees the result, flags included
+    mb = mailbox.mbox(path, create=False)
+    got = [(x["Subject"], x.get_flags()) for x in mb]
+    mb.close()
+    assert [g[0] for g in got] == ["mbox one", "mbox three", "appended to mbox"], got
+    assert "R" in got[0][1] and "F" in got[0][1], got
+    # and a new session sees the same UIDs and flags
+    m = imap(plain, login=("bob", "pw-bob"))
+    m.select("INBOX")
+    typ, data = m.fetch("1:*", "(FLAGS BODY.PEEK[TEXT])")
+    bodies = [d[1] for d in data if isinstance(d, tuple)]
+    assert bodies[2] == b"From here\r\n", bodies
+    assert b"\\Flagged" in data[0][0], data
+    m.logout()
