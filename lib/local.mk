@@ -54,5 +54,6 @@ lib_libtern_a_SOURCES = \
 	lib/stream.cpp lib/stream.hpp \
 	lib/strutil.cpp lib/strutil.hpp \
 	lib/tls.cpp lib/tls.hpp \
+	lib/userdb.cpp lib/userdb.hpp \
 	lib/utf8.cpp lib/utf8.hpp \
 	lib/workers.cpp lib/workers.hpp

@@ -22,6 +22,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/mime_tree_test.cpp \
 	tests/unit/net_test.cpp \
 	tests/unit/passwd_test.cpp \
+	tests/unit/pop3_parse_test.cpp pop3d/parse.cpp \
 	tests/unit/privs_test.cpp \
 	tests/unit/queue_test.cpp \
 	tests/unit/stream_test.cpp \
