@@ -252,6 +252,19 @@ def test_special_use_folders_for_a_new_user(plain):
     r.close()
 
 
+def test_special_use_folders_when_mail_arrived_first(plain):
+    """The usual order: delivery makes the maildir, then the first login."""
+    seed(plain, "alice", [simple("first mail")])
+    plain.start()
+    r = Raw(plain)
+    r.login(*ALICE)
+    tagged, untag = r.ok('LIST "" "*"')
+    boxes = list_lines(untag)
+    missing = [n for n in SPECIAL if n not in boxes or SPECIAL[n] not in boxes[n]]
+    assert not missing, ("special-use folders missing for a user whose maildir existed", missing, boxes)
+    r.close()
+
+
 def test_list_extended_children_and_status(plain):
     seed(plain, "alice", [simple("a"), simple("b")], flags=["S", None])
     seed(plain, "alice", [simple("w")], folder="Work")
