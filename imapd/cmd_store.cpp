@@ -23,7 +23,10 @@ bool parse_flag_args(const std::vector<arg>& args, size_t from, size_t to, uint3
             return false;
         }
         if (a.text.size() > 1 && a.text[0] == '\\') {
-            if (iequals(a.text, "\\Recent")) continue;  // cannot be set; ignored
+            if (iequals(a.text, "\\Recent")) {
+                err = "\\Recent cannot be stored";
+                return false;
+            }
             auto f = mailbox::parse_system_flag(a.text);
             if (!f) {
                 err = "Invalid system flag " + printable(a.text, 30);

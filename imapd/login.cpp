@@ -141,10 +141,10 @@ void session::logged_in(const std::string& tag, const std::string& user) {
         _store.reset();
         return no(c, "[UNAVAILABLE] Cannot open the mail store, try again later");
     }
-    // A new user (no subscriptions, no folders): INBOX plus the special-use folders.
+    // A user without subscriptions has never used IMAP here (ensure_default_folders
+    // subscribes what it creates): INBOX plus the special-use folders.
     std::vector<std::string> subs;
-    std::vector<mailbox::folder_info> folders;
-    if (_store->subscriptions(subs) && subs.empty() && _store->list_folders(folders) && folders.size() <= 1) {
+    if (_store->subscriptions(subs) && subs.empty()) {
         if (auto st = _store->ensure_default_folders(); !st)
             log::warn("%s: user=%s: creating the default folders: %s", _peer.c_str(), user.c_str(), st.reason.c_str());
         else

@@ -177,7 +177,10 @@ status maildir_folder::rebuild_locked() {
     }
     status s = scan_locked(true, true);
     if (!s) return s;
-    uint32_t first = _index->uidnext;
+    // A first index: no IMAP session has seen any message yet, so all are
+    // \Recent (RFC 3501), wherever the delivery agent put them. A rebuild
+    // of a damaged index can only trust new/ for that.
+    uint32_t first = previous ? _index->uidnext : 1;
     for (auto& e : _index->entries)
         if (e.loc == 'n') first = std::min(first, e.msg.uid);
     _index->set_first_recent(first);

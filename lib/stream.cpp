@@ -125,9 +125,35 @@ void stream::close_after_flush() {
     if (evbuffer_get_length(bufferevent_get_output(_bev.get())) == 0) kick();
 }
 
+size_t stream::pending_below() const {
+    if (!_bev || !_ssl) return 0;
+    bufferevent* u = bufferevent_get_underlying(_bev.get());
+    return u ? evbuffer_get_length(bufferevent_get_output(u)) : 0;
+}
+
+// Arrange for a kick once the socket below the TLS filter has drained; false when nothing waits.
+bool stream::wait_below() {
+    if (pending_below() == 0) return false;
+    if (!_below_cb) {
+        evbuffer* out = bufferevent_get_output(bufferevent_get_underlying(_bev.get()));
+        _below_cb = evbuffer_add_cb(
+            out,
+            [](evbuffer* b, const evbuffer_cb_info*, void* arg) {
+                if (evbuffer_get_length(b) == 0) static_cast<stream*>(arg)->kick();
+            },
+            this);
+    }
+    return true;
+}
+
 void stream::close() {
     if (_kick) event_del(_kick.get());
     if (!_bev) return;
+    if (_below_cb) {
+        if (bufferevent* u = bufferevent_get_underlying(_bev.get()))
+            evbuffer_remove_cb_entry(bufferevent_get_output(u), _below_cb);
+        _below_cb = nullptr;
+    }
     if (_ssl) SSL_set_shutdown(_ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     bufferevent_setcb(_bev.get(), nullptr, nullptr, nullptr, nullptr);
     _bev.reset();
@@ -151,6 +177,7 @@ void stream::kick_cb(int, short, void* arg) noexcept {
     auto self = static_cast<stream*>(arg);
     if (!self->_bev) return;
     if (self->_closing) {
+        if (evbuffer_get_length(bufferevent_get_output(self->_bev.get())) != 0 || self->wait_below()) return;
         self->close();
         guard("stream closed", [self] { self->_h.on_closed("closed"); });
         return;
@@ -162,6 +189,7 @@ void stream::write_cb(bufferevent* bev, void* arg) noexcept {
     auto self = static_cast<stream*>(arg);
     if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
     if (self->_closing) {
+        if (self->wait_below()) return;  // kick_cb closes once the socket has it all
         // the owner learns of the close through its own bookkeeping
         self->close();
         guard("stream closed", [self] { self->_h.on_closed("closed"); });

@@ -19,6 +19,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct evbuffer_cb_entry;
 
 namespace tern {
 
@@ -81,6 +82,11 @@ private:
     static void write_cb(bufferevent*, void*) noexcept;
     static void event_cb(bufferevent*, short, void*) noexcept;
     static void kick_cb(int, short, void*) noexcept;
+    // TLS: encrypted bytes still queued on the socket below the filter. A
+    // close waits for them, or the last reply (IMAP's LOGOUT, POP3's QUIT)
+    // would be lost when the filter frees the socket.
+    size_t pending_below() const;
+    bool wait_below();
     void install_callbacks();
     void fail(const std::string& why);
 
@@ -92,6 +98,7 @@ private:
     bool _handshaking = false;
     bool _connecting = false;
     event_ptr _kick;
+    ::evbuffer_cb_entry* _below_cb = nullptr;
     sock_addr _peer, _local;
     std::chrono::seconds _rto{0}, _wto{0};
 };
