@@ -10,6 +10,13 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/dns_test.cpp \
 	tests/unit/event_test.cpp \
 	tests/unit/fd_test.cpp \
+	tests/unit/imap_bodystructure_test.cpp imapd/bodystructure.cpp \
+	tests/unit/imap_fetch_test.cpp imapd/fetch_items.cpp \
+	tests/unit/imap_format_test.cpp imapd/format.cpp \
+	tests/unit/imap_parser_test.cpp imapd/parser.cpp \
+	tests/unit/imap_search_test.cpp imapd/search.cpp \
+	tests/unit/imap_seqset_test.cpp imapd/seqset.cpp \
+	tests/unit/imap_thread_test.cpp imapd/thread.cpp \
 	tests/unit/ipc_test.cpp \
 	tests/unit/log_test.cpp \
 	tests/unit/mailbox_mbox_test.cpp \
