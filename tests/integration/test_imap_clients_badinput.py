@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import have_program
-from imap_helpers import Raw, RawError, imap, seed, status_of
+from imap_helpers import Lit, Raw, RawError, fetches, imap, seed, status_of
 
 pytestmark = pytest.mark.skipif(not have_program("imapd"), reason="imapd not built")
 
@@ -295,3 +295,78 @@ def test_garbage_flood_does_not_hurt_other_sessions(inst):
         s.close()
     good.close()
     still_serving(inst)
+
+
+def test_limits_are_parameters(make_instance):
+    """imapd_literal_size_limit, imapd_line_length_limit and imapd_error_limit
+    take effect at exactly their values."""
+    inst = make_instance(users=USERS, main_cf={"imapd_allow_plaintext_auth": "yes",
+                                               "imapd_literal_size_limit": "10240",
+                                               "imapd_line_length_limit": "2048",
+                                               "imapd_error_limit": "3"})
+    inst.start()
+    r = Raw(inst)
+    r.login(*ALICE)
+    head = b"Subject: limit\r\n\r\n"
+    at_limit = head + b"x" * (10240 - len(head))
+    tagged, _ = r.command("APPEND INBOX ", Lit(at_limit))
+    assert status_of(tagged) == "OK", tagged
+    r.send(b"over APPEND INBOX {10241}\r\n")
+    line = r.read_response()
+    assert line.startswith(b"over NO") or line.startswith(b"over BAD"), line
+    r.ok("NOOP")
+    # a command line just under the line limit works, one over it ends the session
+    r.ok("SELECT INBOX")
+    long_set = ",".join(["1"] * 600)  # 1199 bytes of sequence set
+    tagged, untag = r.ok("FETCH %s (FLAGS)" % long_set)
+    r.send(b"toolong FETCH " + b"1," * 1100 + b"1 (FLAGS)\r\n")
+    line = r.read_response()
+    assert line.startswith(b"* BYE"), line
+    assert r.closed_by_peer(5)
+    r.close()
+    # the third error ends the session
+    r = Raw(inst)
+    r.login(*ALICE)
+    for i in range(2):
+        tagged, _ = r.command("BOGUS")
+        assert status_of(tagged) == "BAD", tagged
+    tagged, untag = r.command("BOGUS")
+    # the third error: its BAD, then BYE and the end of the connection
+    if not (any(u.startswith(b"* BYE") for u in untag) or tagged.startswith(b"* BYE")):
+        assert status_of(tagged) == "BAD", tagged
+        assert r.read_response().startswith(b"* BYE")
+    assert r.closed_by_peer(5)
+    r.close()
+    m = imap(inst, login=ALICE)
+    m.select("INBOX")
+    typ, data = m.fetch("1", "(BODY.PEEK[])")
+    assert data[0][1] == at_limit
+    m.logout()
+
+
+def test_large_append_default_limit(inst):
+    """A 20 MB attachment-sized message (under the 50m default) goes in and
+    comes back byte for byte, while another session keeps being served."""
+    body = b"".join(b"%07d abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789\r\n" % i
+                    for i in range(20 * 1024 * 1024 // 72))
+    msg = b"From: big@example.org\r\nSubject: big\r\n\r\n" + body
+    r = Raw(inst, timeout=120)
+    r.login(*ALICE)
+    other = Raw(inst)
+    other.login(*ALICE)
+    other.ok("SELECT INBOX")
+    t0 = time.time()
+    tagged, _ = r.command("APPEND INBOX ", Lit(msg))
+    print("20 MB APPEND took %.2f s" % (time.time() - t0))
+    assert status_of(tagged) == "OK", tagged
+    t0 = time.time()
+    tagged, untag = other.ok("NOOP")
+    assert any(u == b"* 3 EXISTS" for u in untag), untag
+    tagged, untag = r.ok("SELECT INBOX")
+    tagged, untag = r.ok("FETCH 3 (RFC822.SIZE BODY.PEEK[])")
+    f = fetches(untag)[3]
+    assert int(f["RFC822.SIZE"]) == len(msg)
+    assert f["BODY[]"] == msg
+    print("20 MB FETCH round trip %.2f s" % (time.time() - t0))
+    r.close()
+    other.close()

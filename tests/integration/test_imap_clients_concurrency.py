@@ -313,3 +313,39 @@ def test_slow_client_does_not_stall_others(plain):
     assert not [u for u in untag if u.endswith(b"EXISTS")], untag
     for r in (slow, fast, stall):
         r.close()
+
+
+def test_idle_on_a_folder_and_restart_keeps_uids(plain):
+    """IDLE on a maildir++ folder hears of a drop into that folder, not of
+    mail to INBOX; after a restart UIDVALIDITY and UIDs are unchanged."""
+    seed(plain, "alice", [simple("w1")], folder="Work")
+    seed(plain, "alice", [simple("i1")])
+    plain.start()
+    a = Raw(plain)
+    a.login(*ALICE)
+    tagged, untag = a.ok("SELECT Work")
+    v1 = select_info(untag, tagged)["UIDVALIDITY"]
+    a.send(b"i1 IDLE\r\n")
+    assert a.read_response().startswith(b"+")
+    time.sleep(0.2)
+    drop_into_maildir(plain, "alice", simple("to inbox"))
+    line, _, lines = read_until(a, lambda x: x.endswith(b"EXISTS"), 1.0)
+    assert line is None, lines  # not this folder
+    t0 = time.time()
+    drop_into_maildir(plain, "alice", simple("to work"), folder="Work")
+    line, _, lines = read_until(a, lambda x: x == b"* 2 EXISTS", 5)
+    assert line and time.time() - t0 < 1.0, (time.time() - t0, lines)
+    a.send(b"DONE\r\n")
+    a.wait_tagged("i1")
+    tagged, untag = a.ok("UID FETCH 1:* (UID)")
+    uids = sorted(int(d["UID"]) for d in fetches(untag).values())
+    a.close()
+    plain.stop()
+    plain.start()
+    b = Raw(plain)
+    b.login(*ALICE)
+    tagged, untag = b.ok("SELECT Work")
+    assert select_info(untag, tagged)["UIDVALIDITY"] == v1
+    tagged, untag = b.ok("UID FETCH 1:* (UID)")
+    assert sorted(int(d["UID"]) for d in fetches(untag).values()) == uids
+    b.close()

@@ -742,6 +742,123 @@ def test_fetch_with_imaplib(fetch_inst):
     m.logout()
 
 
+EDGE = b"""From: x@example.org
+To: alice@example.test
+Subject: edge
+Message-ID: <edge@example.org>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="e1"
+
+--e1
+
+no headers at all in this part
+
+--e1
+Content-Type: TEXT/PLAIN; CHARSET=UTF-8; FORMAT=flowed
+Content-Language: en, de
+Content-Location: http://example.org/x
+Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==
+
+flowed text
+
+--e1
+Content-Type: application/x-thing; name="a \\"quoted\\" name"
+Content-Disposition: inline
+
+thing
+
+--e1
+Content-Type: message/rfc822
+
+From: outer@example.org
+Subject: level one
+MIME-Version: 1.0
+Content-Type: message/rfc822
+
+From: inner@example.org
+Subject: level two
+
+deepest body
+
+--e1--
+"""
+
+
+def default_params_as_nil(got, want):
+    """A part without Content-Type may be reported with ("CHARSET" "us-ascii")."""
+    if isinstance(want, list) and want and isinstance(want[0], list):
+        return [default_params_as_nil(g, w) if isinstance(w, list) else g for g, w in zip(got, want)]
+    if isinstance(want, list) and len(want) > 2 and want[2] is None and got[2] == [b"CHARSET", b"us-ascii"]:
+        got = got[:2] + [None] + got[3:]
+    if isinstance(want, list) and want[:2] == [b"MESSAGE", b"RFC822"]:
+        got = got[:8] + [default_params_as_nil(got[8], want[8])] + got[9:]
+    return got
+
+
+def test_bodystructure_edge_cases(plain):
+    """A part without headers, upper-case type and parameters, language,
+    location and MD5 extension data, a quoted parameter with escapes, and a
+    message/rfc822 that is itself a message/rfc822."""
+    seed(plain, "alice", [EDGE])
+    plain.start()
+    em = email.message_from_bytes(EDGE)
+    assert em.as_bytes() == EDGE
+    want = normalize_bs(expected_bodystructure(em))
+    r = Raw(plain)
+    r.login(*ALICE)
+    r.ok("EXAMINE INBOX")
+    tagged, untag = r.ok("FETCH 1 (BODYSTRUCTURE)")
+    raw = fetches(untag)[1]["BODYSTRUCTURE"]
+    got = default_params_as_nil(normalize_bs(raw), want)
+    assert got == want, "\n got %r\nwant %r" % (got, want)
+    # extension data of the flowed part: md5, disposition, language, location
+    ext = raw[1][8:]
+    assert ext[0] == b"Q2hlY2sgSW50ZWdyaXR5IQ==", ext
+    assert ext[1] is None, ext
+    assert [x.lower() for x in (ext[2] if isinstance(ext[2], list) else [ext[2]])] == [b"en", b"de"], ext
+    assert ext[3] == b"http://example.org/x", ext
+    # the inline disposition without parameters
+    assert raw[2][8][0].lower() == b"inline", raw[2]
+    # sections through two message/rfc822 levels
+    tagged, untag = r.ok("FETCH 1 (BODY.PEEK[4.1] BODY.PEEK[4.HEADER] BODY.PEEK[4.1.HEADER] BODY.PEEK[1])")
+    f = fetches(untag)[1]
+    assert f["BODY[1]"] == b"no headers at all in this part\r\n", f
+    assert f["BODY[4.HEADER]"].startswith(b"From: outer@example.org\r\n"), f
+    assert f["BODY[4.1.HEADER]"] == b"From: inner@example.org\r\nSubject: level two\r\n\r\n", f
+    # part 1 of a non-multipart message is its body: here the level-two message
+    assert f["BODY[4.1]"] == b"From: inner@example.org\r\nSubject: level two\r\n\r\ndeepest body\r\n", f
+    r.close()
+
+
+TRUNCATED = (b"From: x@example.org\nSubject: cut\nMIME-Version: 1.0\n"
+             b"Content-Type: multipart/mixed; boundary=\"never\"\n\n--never\nContent-Type: text/plain\n\n"
+             b"the closing boundary never comes\n")
+
+
+def test_malformed_mime_is_served(plain):
+    """A multipart without its closing boundary, a bad Content-Type and an
+    8-bit header: every FETCH item still answers, and the session goes on."""
+    odd = [TRUNCATED,
+           b"From: x@example.org\nSubject: bad type\nContent-Type: ;;;\n\nbody\n",
+           b"From: x@example.org\nSubject: caf\xc3\xa9 8-bit\nContent-Type: multipart/mixed\n\nno boundary\n"]
+    seed(plain, "alice", odd)
+    plain.start()
+    r = Raw(plain)
+    r.login(*ALICE)
+    r.ok("SELECT INBOX")
+    tagged, untag = r.ok("FETCH 1:3 (BODYSTRUCTURE ENVELOPE BODY.PEEK[] BODY.PEEK[1] BODY.PEEK[1.MIME])")
+    f = fetches(untag)
+    assert sorted(f) == [1, 2, 3], untag
+    for i, m in enumerate(odd, 1):
+        assert f[i]["BODY[]"] == crlf(m), i
+        assert isinstance(f[i]["BODYSTRUCTURE"], list), f[i]
+    r.ok("SEARCH TEXT boundary")
+    r.ok("SORT (SUBJECT) UTF-8 ALL")
+    r.ok("THREAD REFERENCES UTF-8 ALL")
+    r.ok("NOOP")
+    r.close()
+
+
 # ---------------------------------------------------------------- STORE COPY UID
 
 
