@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import have_program
-from imap_helpers import (Raw, check_ok, fetches, find_untagged, folder_dir, imap,
+from imap_helpers import (Raw, RawError, check_ok, fetches, find_untagged, folder_dir, imap,
                           make_big_folder, owner_ids, seed, select_info, status_of, untagged)
 
 pytestmark = pytest.mark.skipif(not have_program("imapd"), reason="imapd not built")
@@ -349,3 +349,81 @@ def test_idle_on_a_folder_and_restart_keeps_uids(plain):
     tagged, untag = b.ok("UID FETCH 1:* (UID)")
     assert sorted(int(d["UID"]) for d in fetches(untag).values()) == uids
     b.close()
+
+
+def test_hazards_between_sessions(plain):
+    """One session deletes, renames or empties what another has selected; the
+    other gets answers (NO, BYE or data), never a hang or a crash, and the
+    daemon keeps serving."""
+    seed(plain, "alice", [simple("w%d" % i) for i in range(1, 4)], folder="Work")
+    seed(plain, "alice", [simple("o1")], folder="Old")
+    seed(plain, "alice", [simple("i1"), simple("i2")])
+    plain.start()
+    a = Raw(plain)
+    a.login(*ALICE)
+    b = Raw(plain)
+    b.login(*ALICE)
+    # expunge under a FETCH of the other session
+    a.ok("SELECT INBOX")
+    b.ok("SELECT INBOX")
+    b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    tagged, untag = a.command("FETCH 1:2 (BODY[])")
+    assert status_of(tagged) in ("OK", "NO"), tagged
+    f = fetches(untag)
+    assert 2 in f and f[2]["BODY[]"].endswith(b"Subject: i2\r\n\r\nhello\r\n"), untag
+    tagged, untag = a.ok("NOOP")
+    assert b"* 1 EXPUNGE" in untag, untag
+    # COPY a folder's messages into itself
+    problems = []
+    a.ok("SELECT Work")
+    tagged, untag = a.command("COPY 1:* Work")  # RFC 3501 allows the selected mailbox as target
+    if status_of(tagged) != "OK":
+        problems.append("COPY 1:* into the selected mailbox: %r" % tagged)
+    else:
+        tagged, untag = a.ok("NOOP")
+        if not any(u == b"* 6 EXISTS" for u in untag):
+            problems.append("no EXISTS after COPY into the selected mailbox: %r" % untag)
+    # the other session deletes the selected folder
+    tagged, _ = b.command("DELETE Work")
+    assert status_of(tagged) in ("OK", "NO"), tagged
+    deleted = status_of(tagged) == "OK"
+    try:
+        tagged, untag = a.command("FETCH 1:* (FLAGS)")
+        if deleted:
+            assert status_of(tagged) in ("OK", "NO", "BYE"), tagged
+        tagged, untag = a.command("NOOP")
+    except RawError:
+        pass  # the server may end a session whose mailbox is gone
+    # RENAME of a folder the other session has selected
+    c = Raw(plain)
+    c.login(*ALICE)
+    c.ok("SELECT Old")
+    tagged, _ = b.command("RENAME Old Older")
+    assert status_of(tagged) in ("OK", "NO"), tagged
+    try:
+        c.command("NOOP")
+        c.command("FETCH 1 (BODY.PEEK[])")
+    except RawError:
+        pass
+    # names: \Noselect parents, mUTF-7 with "&-", STATUS of the selected mailbox
+    b.ok("CREATE Parent/Child")
+    tagged, untag = b.command("SELECT Parent")
+    n = b.command('LIST "" "Parent"')[1]
+    if any(b"\\noselect" in x.lower() for x in n):
+        assert status_of(tagged) == "NO", tagged
+    b.ok('CREATE "R&-D"')
+    tagged, untag = b.ok('LIST "" "R*"')
+    assert any(x.endswith(b'"R&-D"') or x.endswith(b" R&-D") for x in untag), untag
+    tagged, _ = b.command('CREATE "bad&mutf7"')  # "&" must start modified UTF-7 (RFC 3501 5.1.3)
+    if status_of(tagged) not in ("NO", "BAD"):
+        problems.append('CREATE "bad&mutf7" (invalid modified UTF-7) accepted: %r' % tagged)
+    b.ok("SELECT INBOX")
+    tagged, untag = b.ok("STATUS INBOX (MESSAGES UIDNEXT)")
+    assert b"MESSAGES 1" in b" ".join(untag), untag
+    for r in (a, b, c):
+        r.close()
+    m = imap(plain, login=ALICE)
+    assert m.select("INBOX")[0] == "OK"
+    m.logout()
+    assert not problems, problems
