@@ -250,7 +250,8 @@ bool session::read_command() {
         _framer.reset();
         command c;
         c.tag = tag.empty() ? "*" : tag;
-        bad(c, "[TOOBIG] Literal too large (limit " + std::to_string(_d.flim.literal_limit) + " bytes)");
+        write(c.tag + " NO [TOOBIG] Literal too large (limit " + std::to_string(_d.flim.literal_limit) + " bytes)\r\n");
+        if (++_errors >= _d.error_limit) shutdown("Too many invalid commands");
         return true;
     }
     case framer::result::complete:
