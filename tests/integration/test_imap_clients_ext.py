@@ -253,8 +253,10 @@ def test_special_use_folders_for_a_new_user(plain):
 
 
 def test_special_use_folders_when_mail_arrived_first(plain):
-    """The usual order: delivery makes the maildir, then the first login."""
+    """The usual order: delivery makes the maildir (and local-delivery's spam
+    filing the Junk folder), then the first login."""
     seed(plain, "alice", [simple("first mail")])
+    seed(plain, "alice", [simple("spam")], folder="Junk")
     plain.start()
     r = Raw(plain)
     r.login(*ALICE)
