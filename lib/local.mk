@@ -51,6 +51,8 @@ lib_libtern_a_SOURCES = \
 	lib/queue_list.cpp lib/queue_list.hpp \
 	lib/queue_writer.cpp lib/queue_writer.hpp \
 	lib/server.cpp lib/server.hpp \
+	lib/spf.cpp lib/spf.hpp \
+	lib/spf_check.cpp \
 	lib/stream.cpp lib/stream.hpp \
 	lib/strutil.cpp lib/strutil.hpp \
 	lib/tls.cpp lib/tls.hpp \

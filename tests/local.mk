@@ -7,6 +7,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/attr_test.cpp \
 	tests/unit/config_test.cpp \
 	tests/unit/db_test.cpp \
+	tests/unit/dns_server_fixture.hpp \
 	tests/unit/dns_test.cpp \
 	tests/unit/event_test.cpp \
 	tests/unit/fd_test.cpp \
@@ -24,6 +25,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/passwd_test.cpp \
 	tests/unit/privs_test.cpp \
 	tests/unit/queue_test.cpp \
+	tests/unit/spf_test.cpp \
 	tests/unit/stream_test.cpp \
 	tests/unit/strutil_test.cpp \
 	tests/unit/utf8_test.cpp \
