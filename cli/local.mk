@@ -18,7 +18,8 @@ cli_postqueue_LDADD = $(TERN_LIBS)
 cli_postsuper_SOURCES = cli/postsuper.cpp cli/queue_tool.cpp cli/queue_tool.hpp
 cli_postsuper_LDADD = $(TERN_LIBS)
 
-# tern-spam: SPF checks (and the classifier's learn/classify), one file per subcommand
+# tern-spam: the spam tool (spf here; the classifier adds learn, classify,
+# tokens). One file per sub-command.
 bin_PROGRAMS += cli/tern-spam
 cli_tern_spam_SOURCES = cli/tern_spam.cpp cli/tern_spam.hpp cli/tern_spam_spf.cpp cli/cli_config.hpp
 cli_tern_spam_LDADD = $(TERN_LIBS)

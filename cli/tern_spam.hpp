@@ -1,8 +1,7 @@
-// tern_spam.hpp - the subcommands of tern-spam, one file each
-// (tern_spam_spf.cpp: spf; the classifier adds learn and classify). A
-// subcommand gets the loaded main.cf and its own arguments and returns the
-// exit status. To add one: declare it here and add a row to kSubcommands in
-// tern_spam.cpp.
+// tern_spam.hpp - `tern-spam`: shared declarations of its sub-commands, one
+// file each (tern_spam_spf.cpp: spf; the classifier's learn, classify and
+// tokens come from the bayes side). To add one: declare it here and add a
+// row to `commands` in tern_spam.cpp.
 #pragma once
 
 #include <string>
@@ -10,17 +9,18 @@
 
 #include "lib/config.hpp"
 
-namespace tern::cli::spam {
+namespace tern::spam_cli {
 
-using subcommand_fn = int (*)(const config& cfg, const std::vector<std::string>& args);
-
-struct subcommand {
-    const char* name;
-    const char* usage;  // the arguments after the name
-    subcommand_fn run;
+// What every sub-command gets: the loaded main.cf.
+struct context {
+    config cfg;
+    std::string config_dir;
+    bool explicit_dir = false;
 };
 
-// tern-spam spf --ip ADDR --sender ADDR --helo NAME [--receiver NAME]
-int cmd_spf(const config& cfg, const std::vector<std::string>& args);
+using command_fn = int (*)(context& ctx, const std::vector<std::string>& args);
 
-}  // namespace tern::cli::spam
+// spf --ip ADDR --sender ADDR --helo NAME [--receiver NAME]
+int cmd_spf(context& ctx, const std::vector<std::string>& args);
+
+}  // namespace tern::spam_cli

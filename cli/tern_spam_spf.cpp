@@ -13,9 +13,12 @@
 #include "lib/event.hpp"
 #include "lib/spf.hpp"
 
-namespace tern::cli::spam {
+namespace tern::spam_cli {
 
-int cmd_spf(const config& cfg, const std::vector<std::string>& args) {
+int cmd_spf(context& ctx, const std::vector<std::string>& args) {
+    const config& cfg = ctx.cfg;
+    using cli::ex_tempfail;
+    using cli::ex_usage;
     spf::request req;
     bool have_ip = false, have_sender = false, have_helo = false;
     for (size_t i = 0; i < args.size(); ++i) {
@@ -67,4 +70,4 @@ int cmd_spf(const config& cfg, const std::vector<std::string>& args) {
     return 0;
 }
 
-}  // namespace tern::cli::spam
+}  // namespace tern::spam_cli

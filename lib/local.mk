@@ -10,9 +10,11 @@ lib_libtern_a_SOURCES = \
 	lib/db.cpp lib/db.hpp \
 	lib/dns.cpp lib/dns.hpp \
 	lib/dns_parse.cpp \
+	lib/dnsbl.cpp lib/dnsbl.hpp \
 	lib/event.cpp lib/event.hpp \
 	lib/fd.cpp lib/fd.hpp \
 	lib/ipc.cpp lib/ipc.hpp \
+	lib/greylist.cpp lib/greylist.hpp \
 	lib/log.cpp lib/log.hpp \
 	lib/mailbox.hpp \
 	lib/mailbox_deliver.cpp \

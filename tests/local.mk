@@ -9,8 +9,10 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/db_test.cpp \
 	tests/unit/dns_server_fixture.hpp \
 	tests/unit/dns_test.cpp \
+	tests/unit/dnsbl_test.cpp \
 	tests/unit/event_test.cpp \
 	tests/unit/fd_test.cpp \
+	tests/unit/greylist_test.cpp \
 	tests/unit/ipc_test.cpp \
 	tests/unit/log_test.cpp \
 	tests/unit/mailbox_mbox_test.cpp \
