@@ -134,6 +134,7 @@ const svc_line kServices[] = {
     {"local-delivery", 0, "local     unix  -  n  n  -  -  local-delivery"},
     {"smtp-client", 0, "smtp      unix  -  -  n  -  -  smtp-client"},
     {"spamd", 0, "spamd     unix  -  -  n  -  1  spamd"},
+    {"spamd", 0, "spamc     unix  -  -  n  -  1  spamd content"},
     {"auth", 0, "auth      unix  -  -  n  -  1  auth"},
 };
 
