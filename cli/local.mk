@@ -18,6 +18,11 @@ cli_postqueue_LDADD = $(TERN_LIBS)
 cli_postsuper_SOURCES = cli/postsuper.cpp cli/queue_tool.cpp cli/queue_tool.hpp
 cli_postsuper_LDADD = $(TERN_LIBS)
 
+# sendmail: Sendmail-compatible submission into maildrop/
+bin_PROGRAMS += cli/sendmail
+cli_sendmail_SOURCES = cli/sendmail.cpp cli/sendmail_bs.cpp cli/sendmail_drop.cpp cli/sendmail.hpp
+cli_sendmail_LDADD = $(TERN_LIBS)
+
 # tern-spam: the spam tool (spf here; the classifier adds learn, classify,
 # tokens). One file per sub-command.
 bin_PROGRAMS += cli/tern-spam

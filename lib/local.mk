@@ -6,6 +6,7 @@ lib_libtern_a_SOURCES = \
 	lib/aliases.cpp lib/aliases.hpp \
 	lib/attr.cpp lib/attr.hpp \
 	lib/cidr.cpp lib/cidr.hpp \
+	lib/cleanup.cpp lib/cleanup.hpp \
 	lib/config.cpp lib/config.hpp \
 	lib/db.cpp lib/db.hpp \
 	lib/dns.cpp lib/dns.hpp \
@@ -53,10 +54,12 @@ lib_libtern_a_SOURCES = \
 	lib/queue_list.cpp lib/queue_list.hpp \
 	lib/queue_writer.cpp lib/queue_writer.hpp \
 	lib/server.cpp lib/server.hpp \
+	lib/smtp_proto.cpp lib/smtp_proto.hpp \
 	lib/spf.cpp lib/spf.hpp \
 	lib/spf_check.cpp \
 	lib/stream.cpp lib/stream.hpp \
 	lib/strutil.cpp lib/strutil.hpp \
 	lib/tls.cpp lib/tls.hpp \
+	lib/userdb.cpp lib/userdb.hpp \
 	lib/utf8.cpp lib/utf8.hpp \
 	lib/workers.cpp lib/workers.hpp

@@ -10,6 +10,14 @@ using T = param_type;
 
 // Rows: {name, type, default, one-line doc, min, max, time unit}.
 const std::vector<param_def> rows = {
+    // pop3d
+    {"pop3d_allow_plaintext_auth", T::boolean, "no", "Allow USER/PASS and AUTH on connections without TLS."},
+    {"pop3d_tls_wrappermode", T::boolean, "no", "Start TLS at connect (port 995) instead of waiting for STLS."},
+    {"pop3d_tls_cert_file", T::string, "$tls_cert_file", "PEM certificate chain pop3d offers (STLS and port 995)."},
+    {"pop3d_tls_key_file", T::string, "$tls_key_file", "PEM private key for pop3d_tls_cert_file."},
+    {"pop3d_idle_timeout", T::time, "10m", "Idle time after which pop3d closes a session (RFC 1939: at least 10 minutes).", 1, DAY},
+    {"pop3d_line_length_limit", T::integer, "4096", "Longest POP3 command line (and SASL response) accepted.", 256, 1048576},
+    {"pop3d_error_limit", T::integer, "10", "Errors after which pop3d ends a session.", 1, 1000},
     // mailbox library (lib/mailbox*.cpp, docs/mailbox.md)
     {"mailbox_folder_limit", T::integer, "10000", "Most folders one mail store may hold (CREATE beyond it fails, LIST stops there).", 1, 1000000},
     {"mailbox_fsync", T::boolean, "yes", "Sync each change of a folder index to disk before answering (UIDs and modseqs survive a crash)."},

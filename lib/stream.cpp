@@ -84,7 +84,21 @@ bool stream::start_tls_client(SSL_CTX* ctx, const std::string& server_name) {
 
 evbuffer* stream::input() const { return _bev ? bufferevent_get_input(_bev.get()) : nullptr; }
 evbuffer* stream::output() const { return _bev ? bufferevent_get_output(_bev.get()) : nullptr; }
-size_t stream::pending_output() const { return _bev ? evbuffer_get_length(bufferevent_get_output(_bev.get())) : 0; }
+size_t stream::pending_output() const {
+    if (!_bev) return 0;
+    size_t n = evbuffer_get_length(bufferevent_get_output(_bev.get()));
+    // with TLS, encrypted bytes may still wait in the socket bufferevent below
+    if (bufferevent* under = bufferevent_get_underlying(_bev.get()))
+        n += evbuffer_get_length(bufferevent_get_output(under));
+    return n;
+}
+
+void stream::close_later(int ms) {
+    if (!_bev || !_kick) return;
+    event_del(_kick.get());
+    struct timeval tv{0, ms * 1000};
+    event_add(_kick.get(), &tv);
+}
 
 void stream::write(std::string_view data) {
     if (_bev && !_closing) bufferevent_write(_bev.get(), data.data(), data.size());
@@ -121,6 +135,7 @@ void stream::close_after_flush() {
     if (!_bev) return;
     _closing = true;
     bufferevent_disable(_bev.get(), EV_READ);
+    _close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     // Report the close from the loop, never from inside the caller.
     if (evbuffer_get_length(bufferevent_get_output(_bev.get())) == 0) kick();
 }
@@ -151,6 +166,11 @@ void stream::kick_cb(int, short, void* arg) noexcept {
     auto self = static_cast<stream*>(arg);
     if (!self->_bev) return;
     if (self->_closing) {
+        // the last bytes (TLS: below the filter too) must leave before the close
+        if (self->pending_output() > 0 && std::chrono::steady_clock::now() < self->_close_deadline) {
+            self->close_later(10);
+            return;
+        }
         self->close();
         guard("stream closed", [self] { self->_h.on_closed("closed"); });
         return;
@@ -162,9 +182,7 @@ void stream::write_cb(bufferevent* bev, void* arg) noexcept {
     auto self = static_cast<stream*>(arg);
     if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
     if (self->_closing) {
-        // the owner learns of the close through its own bookkeeping
-        self->close();
-        guard("stream closed", [self] { self->_h.on_closed("closed"); });
+        self->kick();  // kick_cb closes once everything has left
         return;
     }
     guard("stream flushed", [self] { self->_h.on_flushed(); });

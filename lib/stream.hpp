@@ -82,6 +82,7 @@ private:
     static void event_cb(bufferevent*, short, void*) noexcept;
     static void kick_cb(int, short, void*) noexcept;
     void install_callbacks();
+    void close_later(int ms);
     void fail(const std::string& why);
 
     event_loop& _loop;
@@ -94,6 +95,7 @@ private:
     event_ptr _kick;
     sock_addr _peer, _local;
     std::chrono::seconds _rto{0}, _wto{0};
+    std::chrono::steady_clock::time_point _close_deadline{};
 };
 
 }  // namespace tern

@@ -5,6 +5,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/addr_test.cpp \
 	tests/unit/aliases_test.cpp \
 	tests/unit/attr_test.cpp \
+	tests/unit/cleanup_test.cpp \
 	tests/unit/config_test.cpp \
 	tests/unit/db_test.cpp \
 	tests/unit/dns_server_fixture.hpp \
@@ -25,8 +26,10 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/mime_tree_test.cpp \
 	tests/unit/net_test.cpp \
 	tests/unit/passwd_test.cpp \
+	tests/unit/pop3_parse_test.cpp pop3d/parse.cpp \
 	tests/unit/privs_test.cpp \
 	tests/unit/queue_test.cpp \
+	tests/unit/smtp_proto_test.cpp \
 	tests/unit/spf_test.cpp \
 	tests/unit/stream_test.cpp \
 	tests/unit/strutil_test.cpp \
