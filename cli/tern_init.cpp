@@ -294,6 +294,13 @@ int cmd_init(const std::vector<std::string>& args) {
         "tls_cert_file = " + D + "/tls/cert.pem\n"
         "tls_key_file = " + D + "/tls/key.pem\n";
 
+    // spam defence when this build has spamd: smtpd asks its content service
+    // after DATA (smtpd_content_check_service); policy checks stay opt-in
+    // (smtpd_recipient_restrictions = ..., check_policy_service unix:private/spamd)
+    if (::access((daemon_dir + "/spamd").c_str(), X_OK) == 0)
+        main_cf += "\n# content check after DATA by spamd's classifier (private/spamc)\n"
+                   "smtpd_content_check_service = private/spamc\n";
+
     std::string master_cf =
         "# master.cf - services of this tern instance (port base " + std::to_string(o.port_base) + ").\n"
         "# Only services whose programs exist in this build are listed.\n"
