@@ -17,7 +17,7 @@ const std::vector<param_def> rows = {
     {"spamd_policy_line_limit", T::size, "16384", "Longest attribute line spamd reads in a policy request.", 256, 1 << 20},
     {"spamd_policy_attribute_limit", T::integer, "200", "Most attributes in one policy request.", 10, 100000},
     {"spamd_fcrdns_action", T::string, "450 4.7.25 Client host rejected: cannot find your hostname", "Policy answer (Postfix access action) for a client whose address has no PTR name that resolves back to it (fcrdns check)."},
-    {"spamd_classify_size_limit", T::size, "10485760", "Largest message smtpd sends to spamd's content service (private/spamc); larger ones are not classified.", 1024, 1u << 30},
+    {"spamd_classify_size_limit", T::size, "512k", "Largest message smtpd holds in memory and sends to the content service (private/spamc); larger ones are queued unchecked, like spamc's size limit.", 1024, 1u << 30},
 
     // ---- SPF (RFC 7208)
     {"spf_pass_action", T::string, "prepend", "What the spf check does with an SPF pass: reject, defer, prepend (add Received-SPF) or ignore."},
