@@ -356,3 +356,29 @@ def test_content_service_answers(make_instance, dns):
         assert r["reason"]
     r = ternattr.call(path, [("request", "nonsense")])
     assert r["status"] == "error" and "unsupported request" in r["reason"]
+
+
+def test_no_dns_at_all_never_crashes(make_instance):
+    """A resolver that never answers: every check still answers (temperror
+    or DUNNO), within the time limits, and spamd keeps running."""
+    dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dead.bind(("127.0.0.1", 0))  # bound and silent: queries vanish
+    port = dead.getsockname()[1]
+    try:
+        inst = make_instance()
+        inst.set_main_cf({"dns_resolver": "127.0.0.1@%d" % port, "dns_timeout": "1s", "spamd_client_whitelist": "",
+                          "spamd_policy_checks": "fcrdns, helo, dnsbl, spf, greylist",
+                          "dnsbl_sites": "bl.example.test", "greylist_delay": "0"})
+        inst.start()
+        pids = spamd_pids(inst)
+        c = PolicyClient(sock(inst))
+        t0 = time.time()
+        r = c.ask(policy_request(sender="a@pass.example.test", instance="dead1"))
+        assert r["action"].startswith("451 4.7.24 SPF temporary error"), r
+        assert time.time() - t0 < 15
+        c.ask(policy_request(sender="a@pass.example.test", instance="dead1"))  # a second recipient
+        c.close()
+        assert spamd_pids(inst) == pids
+        inst.wait_log(r"fcrdns=temperror.*helo=temperror.*dnsbl=0.*spf=temperror")
+    finally:
+        dead.close()
