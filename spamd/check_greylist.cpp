@@ -3,7 +3,10 @@
 // (DEFER_IF_PERMIT, so a later reject still wins) until greylist_delay has
 // passed; a network that passed greylist_auto_whitelist triplets is let
 // through; greylist_client/sender/recipient_whitelist skip it. State lives
-// in greylist_database (lib/greylist); expired entries are swept hourly.
+// in greylist_database (lib/greylist); each decision is one locked, fsynced
+// database session, run on a worker thread so the event loop never waits
+// for the disk (one thread: fcntl locks do not separate threads of a
+// process). Expired entries are swept hourly on the same thread.
 // SECURITY: any database failure lets the mail through (fail open) and is
 // logged; a damaged database is moved aside and started afresh.
 #include <ctime>
@@ -13,6 +16,7 @@
 #include "lib/maps.hpp"
 #include "lib/net_list.hpp"
 #include "lib/strutil.hpp"
+#include "lib/workers.hpp"
 #include "spamd/policy.hpp"
 
 using namespace tern;
@@ -20,14 +24,26 @@ using namespace tern;
 namespace spamd {
 namespace {
 
+// A decision on its way back from the worker thread; destroying the
+// handle means its answer is dropped.
+struct greylist_pending final : pending {
+    std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+    ~greylist_pending() override { *alive = false; }
+};
+
 class greylist_check final : public policy_check {
 public:
     greylist_check(services& s, std::unique_ptr<greylist::store> st, net_list clients, map_list senders,
                    map_list recipients)
-        : _s(s), _store(std::move(st)), _clients(std::move(clients)), _senders(std::move(senders)),
-          _recipients(std::move(recipients)), _sweep(s.loop, [this] { sweep(); }) {
+        : _store(std::move(st)), _clients(std::move(clients)), _senders(std::move(senders)),
+          _recipients(std::move(recipients)), _sweep(s.loop, [this] { sweep(); }),
+          _pool(std::make_unique<worker_pool>(s.loop, 1)) {
         _host = s.cfg.get("myhostname");
         _sweep.start(std::chrono::hours(1), true);
+    }
+    ~greylist_check() override {
+        _sweep.stop();
+        _pool.reset();  // finishes the jobs in hand before the store goes
     }
     const char* name() const override { return "greylist"; }
     bool applies(const policy_request& r) const override {
@@ -40,14 +56,34 @@ public:
             done(a);
             return nullptr;
         }
-        std::string err;
+        struct job {
+            greylist::decision d;
+            std::string err;
+        };
+        auto j = std::make_shared<job>();
+        auto p = std::make_unique<greylist_pending>();
+        std::weak_ptr<bool> alive = p->alive;
         int64_t now = static_cast<int64_t>(std::time(nullptr));
-        auto d = _store->check(*r.client, r.sender, r.recipient, now, err);
+        greylist::store* st = _store.get();
+        ip_addr client = *r.client;
+        std::string sender = r.sender, rcpt = r.recipient, id = r.id();
+        _pool->submit([st, j, client, sender, rcpt, now] { j->d = st->check(client, sender, rcpt, now, j->err); },
+                      [this, j, alive, done, now, id] {
+                          auto a = alive.lock();
+                          if (!a || !*a) return;  // the request is gone
+                          done(answer(j->d, j->err, now, id));
+                      });
+        return p;
+    }
+
+private:
+    check_answer answer(const greylist::decision& d, const std::string& err, int64_t now, const std::string& id) const {
+        check_answer a;
+        if (d.recovered) log::info("%s: greylist: started a fresh database", id.c_str());
         if (!err.empty()) {
-            log::warn("%s: greylist: %s; letting the mail through", r.id().c_str(), err.c_str());
+            log::warn("%s: greylist: %s; letting the mail through", id.c_str(), err.c_str());
             a.note = "greylist=error";
-            done(a);
-            return nullptr;
+            return a;
         }
         switch (d.st) {
         case greylist::state::deferred:
@@ -62,18 +98,18 @@ public:
             if (d.delayed) {
                 char date[64];
                 std::time_t t = static_cast<std::time_t>(now);
-                std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", std::localtime(&t));
+                struct tm tmv;
+                localtime_r(&t, &tmv);
+                std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tmv);
                 a.header = "X-Greylist: delayed " + std::to_string(d.delayed) + " seconds by tern spamd at " +
                            reply_safe(_host, 100) + "; " + date;
             }
             break;
         case greylist::state::whitelisted: a.note = "greylist=network-whitelisted"; break;
         }
-        done(a);
-        return nullptr;
+        return a;
     }
 
-private:
     // Why a request is not greylisted, if it is not.
     std::optional<std::string> whitelisted(const policy_request& r) {
         auto m = _clients.match(*r.client);
@@ -104,18 +140,26 @@ private:
         return false;
     }
     void sweep() {
-        std::string err;
-        auto n = _store->expire(static_cast<int64_t>(std::time(nullptr)), err);
-        if (!n) log::warn("greylist: expiring old entries: %s", err.c_str());
-        else if (*n) log::info("greylist: %zu expired entries removed", *n);
+        struct job {
+            std::optional<size_t> n;
+            std::string err;
+        };
+        auto j = std::make_shared<job>();
+        greylist::store* st = _store.get();
+        int64_t now = static_cast<int64_t>(std::time(nullptr));
+        _pool->submit([st, j, now] { j->n = st->expire(now, j->err); },
+                      [j] {
+                          if (!j->n) log::warn("greylist: expiring old entries: %s", j->err.c_str());
+                          else if (*j->n) log::info("greylist: %zu expired entries removed", *j->n);
+                      });
     }
 
-    services& _s;
     std::unique_ptr<greylist::store> _store;
     net_list _clients;
     map_list _senders, _recipients;
     timer _sweep;
     std::string _host;
+    std::unique_ptr<worker_pool> _pool;  // declared last: goes first
 };
 
 }  // namespace

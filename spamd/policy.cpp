@@ -177,6 +177,13 @@ bool policy_service::init(services& s, std::string& err) {
     return true;
 }
 
+void policy_service::stop() {
+    _runs.clear();
+    _checks.clear();
+    _messages.clear();
+    _message_order.clear();
+}
+
 std::shared_ptr<message_state> policy_service::state_for(const policy_request& r) {
     std::string key = r.instance.empty() ? "c:" + r.client_address + "|" + r.helo_name + "|" + r.queue_id
                                          : "i:" + r.instance;

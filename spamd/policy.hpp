@@ -102,7 +102,8 @@ public:
     // Answer one request (the reply may come later, from the loop).
     void handle(raw_request req, policy_reply reply);
     size_t running() const { return _runs.size(); }
-    void stop() { _runs.clear(); }
+    // Before the event loop goes: runs, checks (timers, DNS) and state.
+    void stop();
 
 private:
     friend class policy_run;
