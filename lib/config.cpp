@@ -125,17 +125,22 @@ std::string config::get(std::string_view name) const {
     return expand(*r);
 }
 
-std::string config::expand(std::string_view value) const { return expand_depth(value, 0); }
+// Expansion is bounded in depth (a loop) and in total work: every byte
+// produced at any level counts, so values that double at every level
+// (a = $b$b, b = $c$c, ...) cost at most the budget, never exponential time.
+static constexpr size_t kExpansionBudget = 1u << 20;
 
-// Expansion is bounded in depth (a loop) and in size (a value that doubles
-// at every level must not take the process down).
-static constexpr size_t kMaxExpansion = 1u << 20;
+std::string config::expand(std::string_view value) const {
+    size_t budget = kExpansionBudget;
+    return expand_depth(value, 0, budget);
+}
 
-std::string config::expand_depth(std::string_view v, int depth) const {
+std::string config::expand_depth(std::string_view v, int depth, size_t& budget) const {
     if (depth > 32) return "";  // a loop; validate() reports it
     std::string out;
     for (size_t i = 0; i < v.size(); ++i) {
-        if (out.size() > kMaxExpansion) return out.substr(0, kMaxExpansion);
+        if (budget == 0) return out;
+        --budget;
         if (v[i] != '$') {
             out += v[i];
             continue;
@@ -168,13 +173,13 @@ std::string config::expand_depth(std::string_view v, int depth) const {
             size_t k = 0;
             while (k < inner.size() && (std::isalnum(static_cast<unsigned char>(inner[k])) || inner[k] == '_')) ++k;
             std::string name(inner.substr(0, k));
-            std::string val = expand_depth(raw(name).value_or(""), depth + 1);
+            std::string val = expand_depth(raw(name).value_or(""), depth + 1, budget);
             if (k < inner.size() && (inner[k] == '?' || inner[k] == ':')) {
                 bool nonempty = !val.empty();
                 std::string_view alt = inner.substr(k + 1);
                 // Postfix: ${name?text} gives text when $name is non-empty,
                 // ${name:text} gives text when it is empty; otherwise nothing.
-                if ((inner[k] == '?') == nonempty) out += expand_depth(alt, depth + 1);
+                if ((inner[k] == '?') == nonempty) out += expand_depth(alt, depth + 1, budget);
             } else {
                 out += val;
             }
@@ -188,7 +193,7 @@ std::string config::expand_depth(std::string_view v, int depth) const {
             continue;
         }
         std::string name(v.substr(i + 1, k - i - 1));
-        out += expand_depth(raw(name).value_or(""), depth + 1);
+        out += expand_depth(raw(name).value_or(""), depth + 1, budget);
         i = k - 1;
     }
     return out;

@@ -59,7 +59,7 @@ private:
         std::string value;
         std::string origin;  // "main.cf:12" or "-o"
     };
-    std::string expand_depth(std::string_view value, int depth) const;
+    std::string expand_depth(std::string_view value, int depth, size_t& budget) const;
     std::string dynamic_default(std::string_view name) const;
     std::map<std::string, entry, std::less<>> _values;
     std::vector<std::string> _order;

@@ -2,6 +2,7 @@
 #include "lib/server.hpp"
 
 #include <csignal>
+#include <optional>
 #include <cstring>
 #include <event2/listener.h>
 #include <sys/prctl.h>
@@ -108,6 +109,10 @@ int server_main(int argc, char** argv, server_hooks& hooks) {
     if (hooks.pre_jail) hooks.pre_jail(srv);
 
     bool root = ::geteuid() == 0;
+    // look mail_owner up while /etc/passwd is still visible (before chroot)
+    std::optional<account> owner_acct;
+    std::string owner = srv.cfg.get("mail_owner");
+    if (root && !hooks.keep_root) owner_acct = lookup_account(owner);
     if (jail && root) {
         std::string err;
         if (!chroot_to(srv._queue_dir, err)) log::fatal("%s", err.c_str());
@@ -115,8 +120,7 @@ int server_main(int argc, char** argv, server_hooks& hooks) {
     }
     if (root && !hooks.keep_root) {
         // Every daemon but the privileged ones runs as mail_owner.
-        std::string owner = srv.cfg.get("mail_owner");
-        auto acct = lookup_account(owner);
+        auto& acct = owner_acct;
         if (!acct) log::fatal("mail_owner %s: no such account", owner.c_str());
         if (acct->uid == 0) log::fatal("mail_owner %s has uid 0; refusing to run as root", owner.c_str());
         std::string err;

@@ -10,6 +10,7 @@ man/main.cf.5: $(srcdir)/man/main.cf.5.in cli/tern$(EXEEXT)
 	$(AM_V_GEN)cli/tern$(EXEEXT) config --man-table > man/main.cf.5.tbl && \
 	sed -e '/@PARAMS@/{r man/main.cf.5.tbl' -e 'd}' $(srcdir)/man/main.cf.5.in > man/main.cf.5 && rm -f man/main.cf.5.tbl
 all-local: man/main.cf.5
+dist_man_MANS += man/smtp.8
 dist_man_MANS += man/postqueue.1 man/mailq.1 man/postsuper.1
 dist_man_MANS += man/tern-map.1 man/newaliases.1 man/aliases.5
 dist_man_MANS += man/smtpd.8 man/sendmail.1 man/pickup.8

@@ -5,6 +5,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/addr_test.cpp \
 	tests/unit/aliases_test.cpp \
 	tests/unit/attr_test.cpp \
+	tests/unit/bayes_test.cpp \
 	tests/unit/cleanup_test.cpp \
 	tests/unit/config_test.cpp \
 	tests/unit/db_test.cpp \
@@ -46,6 +47,15 @@ EXTRA_DIST += tests/fuzz
 # The summary's last line is "N passed, N failed".
 check-local: $(check_PROGRAMS) all
 	@/usr/bin/python3 $(top_srcdir)/tests/run_checks.py --build "$(abs_top_builddir)" --src "$(abs_top_srcdir)"
+
+# smtp-client's pure parts (protocol engine, routing, encoders) in the unit tests
+tests_unit_unit_tests_SOURCES += \
+	tests/unit/smtp_client_test.cpp \
+	smtp-client/data.cpp smtp-client/data.hpp \
+	smtp-client/downgrade.cpp smtp-client/downgrade.hpp \
+	smtp-client/protocol.cpp smtp-client/protocol.hpp \
+	smtp-client/reply.cpp smtp-client/reply.hpp \
+	smtp-client/route.cpp smtp-client/route.hpp
 
 # libFuzzer targets (clang, ASan, UBSan): `make fuzz` builds them into
 # tests/fuzz/out; `make check` also runs each briefly when clang is present.

@@ -22,7 +22,7 @@ TEST_CASE("pop3 command lines") {
         const char* line;
         const char* why;
     } rows[] = {{"", "empty"}, {"RE", "Unknown"}, {"RETRIEVE 1", "Unknown"}, {"R3TR", "Unknown"},
-                {std::string("RETR\x01").c_str(), "control"}};
+                {"RETR\x01", "control"}};
     for (auto& r : rows) {
         INFO(r.line);
         CHECK_FALSE(parse_command(r.line, why));
