@@ -17,6 +17,8 @@ const std::vector<param_def> rows = {
     {"spamd_policy_line_limit", T::size, "16384", "Longest attribute line spamd reads in a policy request.", 256, 1 << 20},
     {"spamd_policy_attribute_limit", T::integer, "200", "Most attributes in one policy request.", 10, 100000},
     {"spamd_fcrdns_action", T::string, "450 4.7.25 Client host rejected: cannot find your hostname", "Policy answer (Postfix access action) for a client whose address has no PTR name that resolves back to it (fcrdns check)."},
+    {"spamd_reject_threshold", T::string, "", "Classifier score (0..1) at or above which smtpd refuses the message with 550 5.7.1; empty: never (spam is marked and filed)."},
+    {"spamd_content_threads", T::integer, "2", "Worker threads of the content service (classification and training).", 1, 64},
     {"spamd_classify_size_limit", T::size, "512k", "Largest message smtpd holds in memory and sends to the content service (private/spamc); larger ones are queued unchecked, like spamc's size limit.", 1024, 1u << 30},
 
     // ---- SPF (RFC 7208)
@@ -37,6 +39,7 @@ const std::vector<param_def> rows = {
     {"dnsbl_threshold", T::integer, "1", "Combined DNSBL score at which the dnsbl check acts (dnsbl_action).", -1000000, 1000000},
     {"dnsbl_whitelist_threshold", T::integer, "0", "A client whose combined score is at or below this (when negative) skips the checks after dnsbl.", -1000000, 0},
     {"dnsbl_action", T::string, "reject", "What the dnsbl check does at the threshold: reject (554 5.7.1), defer (450 4.7.1) or prepend (an X-Spam-DNSBL header for the classifier)."},
+    {"dnsbl_score_weight", T::string, "0.05", "Added to the classifier's score (0..1) per point of an X-Spam-DNSBL score (dnsbl_action = prepend)."},
     {"dnsbl_cache_size", T::integer, "10000", "DNSBL answers spamd keeps in memory (each for its DNS TTL).", 0, 10000000},
     {"dnsbl_max_ttl", T::time, "3600s", "Longest time a DNSBL answer is kept, whatever its TTL.", 0, DAY},
 

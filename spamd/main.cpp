@@ -33,10 +33,7 @@ void setup(server& srv) {
         log::fatal("usage in master.cf: spamd [policy|content]");
     g.content = !srv.args.empty() && srv.args[0] == "content";
     std::string err;
-    if (g.content) {
-        if (!g.content_svc.init(srv.cfg, err)) log::fatal("%s", err.c_str());
-        return;
-    }
+    if (g.content) return;  // set up after the privilege drop (worker threads)
     g.resolver = dns::resolver::create(srv.loop, srv.cfg, err);
     if (!g.resolver) log::fatal("DNS resolver: %s", err.c_str());
     g.services = std::make_unique<spamd::services>(spamd::services{srv.loop, srv.cfg, *g.resolver});
@@ -53,11 +50,15 @@ int main(int argc, char** argv) {
     server_hooks hooks;
     hooks.program = "spamd";
     hooks.pre_jail = [](server& srv) { setup(srv); };
+    hooks.post_jail = [](server& srv) {
+        std::string err;
+        if (g.content && !g.content_svc.init(srv.cfg, srv.loop, err)) log::fatal("%s", err.c_str());
+    };
     hooks.on_accept = [](server& srv, unique_fd fd, size_t) {
         if (g.content) {
             serve_attr_connection(
                 srv.loop, std::move(fd),
-                [](const attr_list& req, attr_responder respond) { respond(g.content_svc.handle(req)); },
+                [](const attr_list& req, attr_responder respond) { g.content_svc.handle(req, std::move(respond)); },
                 std::chrono::seconds(srv.cfg.get_time("spamd_idle_timeout")), g.content_svc.limits());
             return;
         }
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
     };
     hooks.active_sessions = [](server&) { return spamd::policy_connections_open() + attr_connections_open(); };
     hooks.on_stop = [](server&) {
+        g.content_svc.stop();
         g.policy.stop();
         g.resolver.reset();
     };

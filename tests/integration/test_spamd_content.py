@@ -1,15 +1,23 @@
 """test_spamd_content.py - smtpd's content check after DATA
 (smtpd_content_check_service = private/spamc, docs/internal-protocols.md)
-against spamd's content service, with smtplib: the headers spamd returns
-are prepended to the queued message, a failure of any kind accepts the
-message with "X-Spam-Status: unchecked (...)" (fail open), and a message
-larger than spamd_classify_size_limit is queued without a check."""
+against spamd's content service and the Bayesian classifier, with smtplib:
+the verdict headers are prepended to the queued message; a classifier
+trained on part of the corpus (tern-spam learn) flags spam with
+X-Spam-Flag: YES and lets ham through; spamd_reject_threshold refuses with
+550 5.7.1; request=learn changes the next score; an X-Spam-DNSBL score
+nudges it; a failure of any kind accepts the message with "X-Spam-Status:
+unchecked (...)" (fail open); a message larger than
+spamd_classify_size_limit is queued without a check."""
+import email
 import glob
 import os
+import re
 import smtplib
+import subprocess
 
 import pytest
-from conftest import have_program, wait_for
+from conftest import have_program, program, wait_for
+import ternattr
 
 pytestmark = pytest.mark.skipif(not (have_program("spamd") and have_program("smtpd")),
                                 reason="spamd or smtpd not built")
@@ -57,15 +65,137 @@ def test_content_service_headers_are_prepended(make_instance):
     inst.start()
     data = send(inst, "content check one")
     hdr = header_block(data, "content check one")
-    assert b"\nX-Spam-" in hdr or hdr.startswith(b"X-Spam-"), hdr
-    if b"X-Spam-Status: unchecked" in hdr:
-        # this build's spamd has no classifier: it says so, and the mail flows
-        assert b"X-Spam-Status: unchecked (no content classifier in this build)" in hdr
-        inst.wait_log(r"content check failed: no content classifier in this build")
-    else:
-        assert b"X-Spam-Score: " in hdr
+    # an untrained classifier knows nothing: unsure, not spam
+    assert re.search(rb"\nX-Spam-Status: No, score=0\.5000 verdict=unsure tokens=\d+/\d+\n", hdr), hdr
+    assert b"\nX-Spam-Score: 0.5000\n" in hdr
+    assert b"X-Spam-Flag" not in hdr
     # our headers come after smtpd's Received line and before the client's header
     assert hdr.index(b"Received: ") < hdr.index(b"X-Spam-Status") < hdr.index(b"From: a@remote.example")
+    inst.wait_log(r"classify: user=alice@example.test, score=0.5000, verdict=unsure")
+
+
+def corpus_files(kind, start, count):
+    """Sorted files of ../shared/corpus/train/KIND (found next to a parent of the source tree)."""
+    d = os.path.abspath(os.environ.get("TERN_SRC") or ".")
+    while True:
+        c = os.path.join(d, "..", "shared", "corpus", "train", kind)
+        if os.path.isdir(c):
+            names = sorted(os.listdir(c))
+            return [os.path.join(c, n) for n in names[start:start + count]]
+        if os.path.dirname(d) == d:
+            pytest.skip("../shared/corpus not found")
+        d = os.path.dirname(d)
+
+
+def trained_instance(make_instance, **cf):
+    inst = make_instance()
+    settings = {"smtpd_content_check_service": "private/spamc"}
+    settings.update(cf)
+    inst.set_main_cf(settings)
+    for kind in ("spam", "ham"):
+        r = subprocess.run([program("tern-spam"), "-c", inst.dir, "learn", "--" + kind] + corpus_files(kind, 0, 300),
+                           capture_output=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+    inst.start()
+    return inst
+
+
+def corpus_message(kind, index):
+    """A held-out corpus message, ready for smtplib (its own From_ line dropped)."""
+    path = corpus_files(kind, index, 1)[0]
+    raw = open(path, "rb").read()
+    if raw.startswith(b"From "):
+        raw = raw.split(b"\n", 1)[1]
+    msg = email.message_from_bytes(raw)
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), msg
+
+
+def send_raw(inst, raw, rcpt="alice@example.test"):
+    with smtplib.SMTP(*inst.addr("smtp"), timeout=60) as s:
+        return s.sendmail("a@remote.example", [rcpt], raw)
+
+
+def verdict_of(inst, marker):
+    data = wait_for(lambda: queued_with(inst, marker), 15, what="the queued message")
+    m = re.search(rb"X-Spam-Status: (Yes|No), score=([0-9.]+) verdict=(\w+)", data)
+    assert m, data[:2000]
+    return m.group(3).decode(), float(m.group(2)), data
+
+
+def test_trained_classifier_flags_spam_and_passes_ham(make_instance):
+    inst = trained_instance(make_instance)
+    flagged = 0
+    for i in range(5):
+        raw, _ = corpus_message("spam", 600 + i)
+        marker = "X-Tern-Test: spam-%d" % i
+        send_raw(inst, marker.encode() + b"\r\n" + raw)
+        v, score, data = verdict_of(inst, marker)
+        if v == "spam":
+            flagged += 1
+            assert b"\nX-Spam-Flag: YES\n" in data
+    assert flagged >= 4, flagged  # the classifier catches most spam of the corpus
+    for i in range(5):
+        raw, _ = corpus_message("ham", 1500 + i)
+        marker = "X-Tern-Test: ham-%d" % i
+        send_raw(inst, marker.encode() + b"\r\n" + raw)
+        v, score, data = verdict_of(inst, marker)
+        assert v != "spam", (score, data[:1500])
+        assert b"X-Spam-Flag" not in data
+
+
+def test_reject_threshold_refuses_spam(make_instance):
+    inst = trained_instance(make_instance, spamd_reject_threshold="0.99")
+    refused = 0
+    for i in range(5):
+        raw, _ = corpus_message("spam", 700 + i)
+        try:
+            send_raw(inst, raw)
+        except smtplib.SMTPDataError as e:
+            assert e.smtp_code == 550 and e.smtp_error.startswith(b"5.7.1 Message content rejected as spam"), e
+            refused += 1
+    assert refused >= 3, refused
+    inst.wait_log(r"reject: END-OF-MESSAGE from .*550 5.7.1 Message content rejected as spam")
+
+
+def test_learn_request_changes_the_next_score(make_instance):
+    inst = make_instance()
+    inst.set_main_cf({"smtpd_content_check_service": "private/spamc"})
+    inst.start()
+    path = os.path.join(inst.dir, "queue", "private", "spamc")
+    raw, _ = corpus_message("spam", 800)
+    text = raw.replace(b"\r\n", b"\n").decode("latin-1")
+
+    def score(user):
+        r = ternattr.call(path, [("request", "classify"), ("queue_id", "T1"), ("rcpt", user), ("message", text)])
+        assert r["status"] == "ok", r
+        return float(r["score"])
+
+    before = score("alice@example.test")
+    r = ternattr.call(path, [("request", "learn"), ("class", "spam"), ("user", "alice@example.test"),
+                             ("message", text)])
+    assert r == {"status": "ok", "outcome": "learned"}, r
+    after = score("Alice+junk@Example.TEST")  # the same user's database
+    assert after > before, (before, after)
+    assert score("bob@example.test") == before  # another user's is untouched
+    r = ternattr.call(path, [("request", "learn"), ("class", "junk"), ("message", text)])
+    assert r["status"] == "error"
+
+
+def test_dnsbl_score_nudges_the_classifier(make_instance):
+    inst = make_instance()
+    inst.set_main_cf({"smtpd_content_check_service": "private/spamc", "dnsbl_score_weight": "0.1"})
+    inst.start()
+    path = os.path.join(inst.dir, "queue", "private", "spamc")
+    base = "Subject: hello\n\nhello there\n"
+    r = ternattr.call(path, [("request", "classify"), ("rcpt", "alice@example.test"), ("message", base)])
+    assert r["score"] == "0.5000"
+    listed = "X-Spam-DNSBL: score=3; bl.example=127.0.0.2*3\n" + base
+    r = ternattr.call(path, [("request", "classify"), ("rcpt", "alice@example.test"), ("message", listed)])
+    assert r["score"] == "0.8000", r
+    # an allow-list score (negative) is not taken from the message: a forger cannot lower the score
+    allowed = "X-Spam-DNSBL: score=-9\n" + base
+    r = ternattr.call(path, [("request", "classify"), ("rcpt", "alice@example.test"), ("message", allowed)])
+    assert r["score"] == "0.5000", r
 
 
 def test_content_check_fails_open(make_instance):
@@ -76,6 +206,27 @@ def test_content_check_fails_open(make_instance):
     hdr = header_block(data, "content check down")
     assert b"X-Spam-Status: unchecked (" in hdr, hdr
     inst.wait_log(r"content check failed: .*accepted unchecked")
+
+
+def test_classifier_failure_fails_open(make_instance):
+    inst = make_instance()
+    inst.set_main_cf({"smtpd_content_check_service": "private/spamc"})
+    inst.start()
+    # a trained global database (tern-spam makes it as mail_owner), then damaged in place
+    r = subprocess.run([program("tern-spam"), "-c", inst.dir, "learn", "--spam"] + corpus_files("spam", 0, 3),
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    hdr = header_block(send(inst, "content check first"), "content check first")
+    assert b"X-Spam-Status: No, score=" in hdr or b"X-Spam-Status: Yes, score=" in hdr, hdr
+    db = os.path.join(inst.dir, "data", "bayes", "global.db")
+    with open(db, "r+b") as f:
+        f.write(b"\x5a" * 8192)  # no longer a Berkeley DB file
+    data = send(inst, "content check broken db")
+    hdr = header_block(data, "content check broken db")
+    assert b"X-Spam-Status: unchecked (classifier: " in hdr, hdr
+    # the damaged database was recreated: the next message is classified again
+    hdr = header_block(send(inst, "content check after"), "content check after")
+    assert b"X-Spam-Status: No, score=" in hdr, hdr
 
 
 def test_large_message_is_not_held(make_instance):
