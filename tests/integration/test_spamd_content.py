@@ -241,3 +241,40 @@ def test_large_message_is_not_held(make_instance):
     # a small one on the same instance is checked
     hdr = header_block(send(inst, "content check small"), "content check small")
     assert b"X-Spam-Status" in hdr
+
+
+def find_in_maildir(folder, marker):
+    for sub in ("new", "cur"):
+        d = os.path.join(folder, sub)
+        if not os.path.isdir(d):
+            continue
+        for n in os.listdir(d):
+            data = open(os.path.join(d, n), "rb").read()
+            if marker.encode() in data:
+                return data
+    return None
+
+
+@pytest.mark.skipif(not (have_program("qmgr") and have_program("local-delivery")),
+                    reason="delivery (qmgr, local-delivery) not built")
+def test_spam_is_filed_in_junk_and_ham_in_inbox(make_instance):
+    inst = trained_instance(make_instance)
+    path = os.path.join(inst.dir, "queue", "private", "spamc")
+
+    def verdict(raw):
+        text = raw.replace(b"\r\n", b"\n").decode("latin-1")
+        r = ternattr.call(path, [("request", "classify"), ("rcpt", "alice@example.test"), ("message", text)])
+        return r["verdict"]
+
+    # a held-out spam the classifier calls spam, and a ham it calls ham
+    spam = next(raw for raw in (corpus_message("spam", 900 + i)[0] for i in range(20)) if verdict(raw) == "spam")
+    ham = next(raw for raw in (corpus_message("ham", 2000 + i)[0] for i in range(20)) if verdict(raw) == "ham")
+    send_raw(inst, b"X-Tern-Test: to-junk\r\n" + spam)
+    send_raw(inst, b"X-Tern-Test: to-inbox\r\n" + ham)
+    box = inst.maildir("alice")
+    junk = wait_for(lambda: find_in_maildir(os.path.join(box, ".Junk"), "X-Tern-Test: to-junk"), 30,
+                    what="the spam in alice's Junk folder")
+    assert b"\nX-Spam-Flag: YES\n" in junk and b"X-Spam-Status: Yes, score=" in junk
+    inbox = wait_for(lambda: find_in_maildir(box, "X-Tern-Test: to-inbox"), 30, what="the ham in alice's inbox")
+    assert b"X-Spam-Status: No, score=" in inbox and b"X-Spam-Flag" not in inbox
+    assert find_in_maildir(box, "X-Tern-Test: to-junk") is None
