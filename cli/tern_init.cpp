@@ -134,6 +134,7 @@ const svc_line kServices[] = {
     {"local-delivery", 0, "local     unix  -  n  n  -  -  local-delivery"},
     {"smtp-client", 0, "smtp      unix  -  -  n  -  -  smtp-client"},
     {"spamd", 0, "spamd     unix  -  -  n  -  1  spamd"},
+    {"spamd", 0, "spamc     unix  -  -  n  -  1  spamd content"},
     {"auth", 0, "auth      unix  -  -  n  -  1  auth"},
 };
 
@@ -292,6 +293,13 @@ int cmd_init(const std::vector<std::string>& args) {
         "# TLS for smtpd, pop3d and imapd (self-signed; replace with a real certificate)\n"
         "tls_cert_file = " + D + "/tls/cert.pem\n"
         "tls_key_file = " + D + "/tls/key.pem\n";
+
+    // spam defence when this build has spamd: smtpd asks its content service
+    // after DATA (smtpd_content_check_service); policy checks stay opt-in
+    // (smtpd_recipient_restrictions = ..., check_policy_service unix:private/spamd)
+    if (::access((daemon_dir + "/spamd").c_str(), X_OK) == 0)
+        main_cf += "\n# content check after DATA by spamd's classifier (private/spamc)\n"
+                   "smtpd_content_check_service = private/spamc\n";
 
     std::string master_cf =
         "# master.cf - services of this tern instance (port base " + std::to_string(o.port_base) + ").\n"

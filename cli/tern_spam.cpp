@@ -37,6 +37,7 @@ const command commands[] = {
     {"learn", cmd_learn, "learn --spam|--ham [--unlearn] [--user U] FILE|DIR|MBOX...   train the classifier"},
     {"classify", cmd_classify, "classify [--user U] FILE...   print score, verdict (spam, ham, unsure) and file"},
     {"tokens", cmd_tokens, "tokens FILE...   print the tokens the classifier sees in a message"},
+    {"spf", cmd_spf, "spf --ip ADDR --sender ADDR --helo NAME [--receiver NAME]   SPF check (result, explanation, Received-SPF)"},
 };
 
 int usage(int rc) {

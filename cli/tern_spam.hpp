@@ -26,6 +26,8 @@ using command_fn = int (*)(context& ctx, const std::vector<std::string>& args);
 int cmd_learn(context& ctx, const std::vector<std::string>& args);
 int cmd_classify(context& ctx, const std::vector<std::string>& args);
 int cmd_tokens(context& ctx, const std::vector<std::string>& args);
+// spf --ip ADDR --sender ADDR --helo NAME [--receiver NAME] (tern_spam_spf.cpp)
+int cmd_spf(context& ctx, const std::vector<std::string>& args);
 
 // The classifier settings of ctx; false after printing the reason.
 bool load_settings(const context& ctx, bayes::settings& out);

@@ -352,6 +352,25 @@ std::optional<shared_db::session> shared_db::open(lock_mode mode, bool wait, std
     return s;
 }
 
+bool shared_db::discard(const std::string& aside, std::string& err) const {
+    std::string lock_path = _path + ".lock";
+    unique_fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, _mode & 0666));
+    if (!lock) {
+        err = "open " + lock_path + ": " + errno_text();
+        return false;
+    }
+    if (!lock_fd(lock.get(), lock_mode::exclusive, true)) {
+        err = "lock " + lock_path + ": " + errno_text();
+        return false;
+    }
+    if (::rename(_path.c_str(), aside.c_str()) != 0 && errno != ENOENT) {
+        err = "rename " + _path + " to " + aside + ": " + errno_text();
+        return false;
+    }
+    fsync_dir(dirname_of(_path));
+    return true;
+}
+
 shared_db::session::~session() {
     std::string ignored;
     commit(ignored);

@@ -163,6 +163,12 @@ public:
     // when another process holds a conflicting lock.
     std::optional<session> open(lock_mode mode, bool wait, std::string& err) const;
 
+    // A database found damaged (it does not open, or reads fail): under the
+    // exclusive lock, rename the file to `aside` (replacing an older one) so
+    // that the next session starts with an empty database. True when the
+    // file is gone from its name afterwards.
+    bool discard(const std::string& aside, std::string& err) const;
+
 private:
     std::string _path;
     db_type _type;

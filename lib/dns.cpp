@@ -527,6 +527,13 @@ std::unique_ptr<query> resolver::lookup_tlsa(std::string_view host, int port, ca
     return lookup("_" + std::to_string(port) + "._tcp." + std::string(host), rr_type::tlsa, std::move(cb));
 }
 
+std::unique_ptr<query> resolver::lookup_raw(std::string_view name, rr_type type, callback cb) {
+    std::string why;
+    auto escaped = escape_query_name(name, why);
+    if (!escaped) return _core->start(printable(name, 80), {type}, std::move(cb), why + ": " + printable(name, 80));
+    return _core->start(std::move(*escaped), {type}, std::move(cb), "");
+}
+
 size_t resolver::pending() const { return _core->pending(); }
 
 // ---- blocking_resolver -------------------------------------------------------

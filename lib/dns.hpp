@@ -124,6 +124,11 @@ public:
     std::unique_ptr<query> lookup_txt(std::string_view name, callback cb);
     // TLSA for _PORT._tcp.HOST (DANE).
     std::unique_ptr<query> lookup_tlsa(std::string_view host, int port, callback cb);
+    // Any single type for a name whose labels may hold any byte but '.'
+    // (SPF asks names made by macro expansion as they are, RFC 7208 7.3: a
+    // local part with a space gives a label with a space). The name must
+    // pass the length rules of valid_query_name; see escape_query_name.
+    std::unique_ptr<query> lookup_raw(std::string_view name, rr_type type, callback cb);
 
     // Queries whose callback has not run yet and whose handle is alive.
     size_t pending() const;
@@ -173,6 +178,12 @@ std::optional<std::string> reverse_name(std::string_view ip);
 // A name we are willing to ask: 1-253 characters (one trailing dot allowed),
 // labels of 1-63 printable ASCII characters, no backslash or white space.
 bool valid_query_name(std::string_view name, std::string& why);
+
+// A name whose labels may hold any byte but '.' in the text form libunbound
+// parses: bytes outside 0x21-0x7e and backslash become \DDD escapes. The same
+// length rules as valid_query_name (1-253 bytes, labels 1-63 bytes); nullopt
+// with why otherwise. Used by resolver::lookup_raw.
+std::optional<std::string> escape_query_name(std::string_view name, std::string& why);
 
 // Combine the A and the AAAA result of one name (lookup_addresses).
 result combine_addresses(const result& a, const result& aaaa);

@@ -417,6 +417,45 @@ bool valid_query_name(std::string_view name, std::string& why) {
     return true;
 }
 
+std::optional<std::string> escape_query_name(std::string_view name, std::string& why) {
+    if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    if (name.empty()) {
+        why = "empty domain name";
+        return std::nullopt;
+    }
+    if (name.size() > 253) {
+        why = "domain name longer than 253 characters";
+        return std::nullopt;
+    }
+    std::string out;
+    size_t label = 0;
+    for (char ch : name) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '.') {
+            if (label == 0) {
+                why = "empty label in domain name";
+                return std::nullopt;
+            }
+            label = 0;
+            out += '.';
+            continue;
+        }
+        if (++label > 63) {
+            why = "label longer than 63 characters";
+            return std::nullopt;
+        }
+        if (c < 0x21 || c > 0x7E || c == '\\' || c == '"' || c == ';' || c == '(' || c == ')' || c == '$' ||
+            c == '@') {
+            char esc[5];
+            std::snprintf(esc, sizeof esc, "\\%03u", unsigned(c));
+            out += esc;
+        } else {
+            out += char(c);
+        }
+    }
+    return out;
+}
+
 result combine_addresses(const result& a, const result& aaaa) {
     result r;
     r.qname = !a.qname.empty() ? a.qname : aaaa.qname;

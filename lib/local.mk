@@ -15,10 +15,12 @@ lib_libtern_a_SOURCES = \
 	lib/db.cpp lib/db.hpp \
 	lib/dns.cpp lib/dns.hpp \
 	lib/dns_parse.cpp \
+	lib/dnsbl.cpp lib/dnsbl.hpp \
 	lib/domain_class.cpp lib/domain_class.hpp \
 	lib/event.cpp lib/event.hpp \
 	lib/fd.cpp lib/fd.hpp \
 	lib/ipc.cpp lib/ipc.hpp \
+	lib/greylist.cpp lib/greylist.hpp \
 	lib/log.cpp lib/log.hpp \
 	lib/mailbox.hpp \
 	lib/mailbox_deliver.cpp \
@@ -58,6 +60,8 @@ lib_libtern_a_SOURCES = \
 	lib/queue_writer.cpp lib/queue_writer.hpp \
 	lib/server.cpp lib/server.hpp \
 	lib/smtp_proto.cpp lib/smtp_proto.hpp \
+	lib/spf.cpp lib/spf.hpp \
+	lib/spf_check.cpp \
 	lib/stream.cpp lib/stream.hpp \
 	lib/strutil.cpp lib/strutil.hpp \
 	lib/tls.cpp lib/tls.hpp \

@@ -53,6 +53,8 @@ const std::vector<param_def> rows = {
     {"smtpd_relay_restrictions", T::list, "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination", "Relay control at RCPT TO; the default relays only for mynetworks and logged-in clients."},
     {"smtpd_recipient_restrictions", T::list, "", "Further restrictions at RCPT TO (after smtpd_relay_restrictions)."},
     {"smtpd_data_restrictions", T::list, "", "Restrictions at DATA or the first BDAT."},
+    {"smtpd_content_check_service", T::string, "", "Content service asked after the data, before the message is queued (private/spamc: spamd's classifier); empty: none. Its headers are prepended; a failure adds X-Spam-Status: unchecked."},
+    {"smtpd_content_check_timeout", T::time, "60s", "Time limit for one content check; afterwards the message is accepted unchecked.", 1, 3600},
     {"smtpd_end_of_data_restrictions", T::list, "", "Restrictions after the message data, before it is queued."},
     {"smtpd_etrn_restrictions", T::list, "", "Restrictions on the domain of ETRN."},
     {"smtpd_reject_unlisted_recipient", T::boolean, "yes", "Refuse (550 5.1.1) recipients unknown in local, virtual and relay domains."},

@@ -16,4 +16,4 @@ dist_man_MANS += man/tern-map.1 man/newaliases.1 man/aliases.5
 dist_man_MANS += man/qmgr.8 man/local.8
 dist_man_MANS += man/imapd.8
 dist_man_MANS += man/smtpd.8 man/sendmail.1 man/pickup.8
-dist_man_MANS += man/tern-spam.1
+dist_man_MANS += man/spamd.8 man/tern-spam.1

@@ -46,7 +46,21 @@ std::unique_ptr<message> open_message(session& s, int& code, std::string& dsn, s
     std::string line = w->id() + ": client=" + s.client.label();
     if (s.is_authenticated()) line += ", sasl_method=" + s.sasl_method + ", sasl_username=" + s.sasl_user;
     log::info("%s", line.c_str());
-    return std::make_unique<message>(s, std::move(w));
+    auto m = std::make_unique<message>(s, std::move(w));
+    if (!s.ctx.s.content_socket.empty()) m->hold(s.ctx.s.content_size_limit);
+    return m;
+}
+
+// A header line a content service may have us prepend: "Name: value", one line.
+bool acceptable_header(const std::string& h) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos || colon == 0 || h.size() > 998) return false;
+    for (size_t i = 0; i < h.size(); ++i) {
+        auto c = static_cast<unsigned char>(h[i]);
+        if (i < colon && (c <= 0x20 || c >= 0x7F)) return false;
+        if (c == '\r' || c == '\n' || c == 0) return false;
+    }
+    return true;
 }
 
 // The common checks of DATA and the first BDAT; false after an error reply.
@@ -204,6 +218,66 @@ void session::end_of_message(uint64_t wire_size) {
     commit_message();
 }
 
+// The held message goes to smtpd_content_check_service (docs/internal-
+// protocols.md); its headers are prepended, a REJECT refuses the message,
+// and any failure accepts it with "X-Spam-Status: unchecked (why)".
+void session::content_check() {
+    suspend();
+    attr_list req;
+    req.add("request", "classify").add("queue_id", _msg->id());
+    for (const auto& r : tx.rcpts) req.add("rcpt", r.address);
+    req.add("message", _msg->held_text());
+    attr_limits lim;
+    lim.max_line = 65536;  // the reply: headers only
+    lim.max_total = 1u << 20;
+    content_request = ipc_async(
+        ctx.srv.loop, ctx.s.content_socket, req, ctx.s.content_timeout,
+        [this](std::optional<attr_list> r, const std::string& err) {
+            if (!_msg) return;
+            std::string id = _msg->id();
+            std::vector<std::string> headers;
+            std::string problem;
+            if (!r) problem = err.empty() ? "no answer" : err;
+            else if (r->get("status") != "ok") problem = r->get("reason", "content service error");
+            if (!problem.empty()) {
+                log::warn("%s: content check failed: %s; the message is accepted unchecked", id.c_str(),
+                          printable(problem, 200).c_str());
+                headers.push_back("X-Spam-Status: unchecked (" + printable(problem, 200) + ")");
+            } else {
+                std::string action = std::string(trim(r->get("action", "DUNNO")));
+                log::info("%s: content check: verdict=%s, score=%s, action=%s", id.c_str(),
+                          printable(r->get("verdict"), 20).c_str(), printable(r->get("score"), 20).c_str(),
+                          printable(action, 200).c_str());
+                if (istarts_with(action, "REJECT")) {
+                    std::string text(trim(std::string_view(action).substr(6)));
+                    if (text.empty()) text = "Message content rejected";
+                    log::info("%s: reject: END-OF-MESSAGE from %s: 550 5.7.1 %s; from=<%s> proto=%s helo=<%s>",
+                              id.c_str(), client.label().c_str(), printable(text, 200).c_str(), tx.sender.c_str(),
+                              esmtp ? "ESMTP" : "SMTP", printable(helo, 100).c_str());
+                    error(550, "5.7.1", printable(text, 300));
+                    reset_transaction();
+                    resume();
+                    return;
+                }
+                for (const auto& h : r->all("header")) {
+                    if (acceptable_header(h)) headers.push_back(h);
+                    else log::warn("%s: content service header ignored: %s", id.c_str(), printable(h, 100).c_str());
+                }
+            }
+            if (!_msg->release(headers)) {
+                int code;
+                std::string dsn, text;
+                _msg->failure_reply(code, dsn, text);
+                error(code, dsn, text);
+                reset_transaction();
+                resume();
+                return;
+            }
+            commit_message();
+        },
+        lim);
+}
+
 void session::commit_message() {
     std::string id = _msg->id();
     std::string mid = _msg->message_id();
@@ -212,6 +286,10 @@ void session::commit_message() {
                   client.label().c_str());
         reply(250, "2.0.0", "Ok: queued as " + id);
         reset_transaction();
+        return;
+    }
+    if (_msg->held()) {
+        content_check();  // comes back here once the message is written
         return;
     }
     suspend();

@@ -152,6 +152,10 @@ void context::start() {
     queue = std::make_unique<queue_dir>(root, static_cast<int>(cfg.get_int("hash_queue_depth")));
     s.auth_socket = srv.socket_path(cfg.get("auth_service_name"));
     s.qmgr_socket = srv.socket_path(std::string(qmgr_public_socket));
+    if (std::string cc = cfg.get("smtpd_content_check_service"); !cc.empty())
+        s.content_socket = cc[0] == '/' ? cc : srv.socket_path(cc);
+    s.content_timeout = seconds(cfg.get_time("smtpd_content_check_timeout"));
+    s.content_size_limit = cfg.get_size("spamd_classify_size_limit");
     queue_committer::options copts;
     int64_t threads = cfg.get_int("queue_commit_threads");
     copts.threads = threads > 0 ? static_cast<unsigned>(threads) : 4;

@@ -58,10 +58,38 @@ void message::absorb(uint64_t wire_size) {
         }
         if (!header_done(*e)) return;
     }
+    if (_hold) {
+        if (_prefix.size() + _buf.size() > _hold_limit) stop_holding();
+        return;
+    }
     if (_buf.size() >= write_chunk) {
         write(_buf);
         _buf.clear();
     }
+}
+
+void message::stop_holding() {
+    _hold = false;
+    log::info("%s: content check skipped: message larger than %llu bytes", _w->id().c_str(),
+              static_cast<unsigned long long>(_hold_limit));
+    write(_prefix);
+    _prefix.clear();
+    write(_buf);
+    _buf.clear();
+}
+
+bool message::release(const std::vector<std::string>& headers) {
+    if (_st != status::ok) return false;
+    _hold = false;
+    std::string add;
+    for (const auto& h : headers) add += h + "\n";
+    write(_prefix);
+    write(add);
+    write(_buf);
+    _prefix.clear();
+    _buf.clear();
+    if (_st == status::ok && !_w->finish()) fail(status::write_failed);
+    return _st == status::ok;
 }
 
 // The header is complete in _buf[0, e.body_offset): write it with our additions.
@@ -89,22 +117,29 @@ bool message::header_done(const header_end& e) {
     r.when = now;
     std::string prefix = make_received(r);
     for (const auto& p : _s.tx.prepend) prefix += p + "\n";
-    write(prefix);
-    write(fields);
     bool submission = cf.always_add_missing_headers || _s.is_authenticated();
     _message_id = facts.message_id_value;
+    std::string add;
     if (submission) {
-        std::string add;
         if (!facts.message_id) {
             _message_id = make_message_id(_w->id(), cf.myhostname, now);
             add += "Message-ID: " + _message_id + "\n";
         }
         if (!facts.date) add += "Date: " + rfc5322_date(now) + "\n";
-        write(add);
     }
+    _in_header = false;
+    if (_hold) {
+        // keep it all: the prefix apart, so the content check's headers go after it
+        _prefix = std::move(prefix);
+        _buf = std::string(fields) + add + _buf.substr(header_size);
+        if (_prefix.size() + _buf.size() > _hold_limit) stop_holding();
+        return true;
+    }
+    write(prefix);
+    write(fields);
+    write(add);
     if (_st == status::ok) write(std::string_view(_buf).substr(header_size));
     _buf.clear();
-    _in_header = false;
     return _st == status::ok;
 }
 
@@ -115,6 +150,7 @@ bool message::complete(uint64_t wire_size) {
         if (_buf.size() > _s.ctx.s.header_limit) fail(status::header_too_big);
         else header_done(header_end{_buf.size(), _buf.size(), false});
     }
+    if (_hold) return _st == status::ok;  // release() writes it
     if (_st == status::ok && !_buf.empty()) {
         write(_buf);
         _buf.clear();

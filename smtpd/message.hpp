@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "lib/cleanup.hpp"
 #include "lib/queue_writer.hpp"
@@ -37,6 +38,18 @@ public:
     // The reply for a failed message: code, dsn, text.
     void failure_reply(int& code, std::string& dsn, std::string& text) const;
     const std::string& id() const { return _w->id(); }
+
+    // Content check (smtpd_content_check_service): keep the whole message in
+    // memory instead of writing it, up to limit bytes. A message that grows
+    // past the limit is written out as usual and not checked.
+    void hold(uint64_t limit) { _hold = true, _hold_limit = limit; }
+    // After complete(): the message is held and waits for release().
+    bool held() const { return _hold && _st == status::ok; }
+    // The held message as it will be queued (our Received and PREPENDs first).
+    std::string held_text() const { return _prefix + _buf; }
+    // Write the held message with these header lines after the prefix, then
+    // the end record. False when it cannot be queued (status() says why).
+    bool release(const std::vector<std::string>& headers);
     const std::string& message_id() const { return _message_id; }
     std::unique_ptr<queue_writer> take_writer() { return std::move(_w); }
     void abort();
@@ -53,6 +66,10 @@ private:
     bool _in_header = true;
     size_t _scan = 0;
     std::string _message_id;
+    bool _hold = false;
+    uint64_t _hold_limit = 0;
+    std::string _prefix;  // held: Received and PREPEND lines, not yet written
+    void stop_holding();
 };
 
 }  // namespace tern::smtpd

@@ -109,7 +109,7 @@ public:
     // Drop the connection at once without callbacks (smtpd is stopping).
     void shutdown();
     // requests in flight, owned here so that they die with the session
-    std::unique_ptr<ipc_request> auth_request, etrn_request;
+    std::unique_ptr<ipc_request> auth_request, etrn_request, content_request;
     unsigned long serial = 0;      // session number in this process
     unsigned tx_count = 0;         // transactions started
     // Logs a rejection like Postfix: "NOQUEUE: reject: RCPT from ...: 554 ...; from=<> to=<> proto= helo=<>".
@@ -163,6 +163,7 @@ private:
     void send_greeting();
     void resolve_client(std::function<void()> done);
     void commit_message();
+    void content_check();  // cmd_data.cpp: smtpd_content_check_service
 
     std::unique_ptr<stream> _io;
     mode _mode = mode::greeting;

@@ -57,6 +57,10 @@ struct settings {
     seconds dns_timeout{10};
     // services (absolute paths, valid inside a chroot)
     std::string auth_socket, qmgr_socket;
+    // content check after the data (empty socket: none)
+    std::string content_socket;
+    seconds content_timeout{60};
+    uint64_t content_size_limit = 10485760;
 };
 
 class session;

@@ -9,9 +9,12 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/cleanup_test.cpp \
 	tests/unit/config_test.cpp \
 	tests/unit/db_test.cpp \
+	tests/unit/dns_server_fixture.hpp \
 	tests/unit/dns_test.cpp \
+	tests/unit/dnsbl_test.cpp \
 	tests/unit/event_test.cpp \
 	tests/unit/fd_test.cpp \
+	tests/unit/greylist_test.cpp \
 	tests/unit/imap_bodystructure_test.cpp imapd/bodystructure.cpp \
 	tests/unit/imap_fetch_test.cpp imapd/fetch_items.cpp \
 	tests/unit/imap_format_test.cpp imapd/format.cpp \
@@ -39,6 +42,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/qmgr_sched_test.cpp \
 	tests/unit/queue_test.cpp \
 	tests/unit/smtp_proto_test.cpp \
+	tests/unit/spf_test.cpp \
 	tests/unit/stream_test.cpp \
 	tests/unit/strutil_test.cpp \
 	tests/unit/utf8_test.cpp \

@@ -103,6 +103,17 @@ class DnsServer:
                 self._records.setdefault(DNSLabel(rr.rname), []).append(rr)
         return rrs
 
+    def add_records(self, rrs):
+        """Add dnslib RR objects as they are (for data master-file text cannot
+        express: names with spaces, TXT strings with control bytes, TXT records
+        with no strings)."""
+        with self._lock:
+            for rr in rrs:
+                if rr.rclass != CLASS.IN:
+                    raise ValueError("only class IN is served: %r" % rr)
+                self._records.setdefault(DNSLabel(rr.rname), []).append(rr)
+        return rrs
+
     def remove(self, name, rtype=None):
         """Remove every record of name (of one type when rtype is given)."""
         key = DNSLabel(name)

@@ -1026,3 +1026,56 @@ TEST_CASE("resolver: bad configuration is reported", "[dns]") {
     CHECK_FALSE(resolver::create(loop, o, err));
     CHECK_THAT(err, Catch::Contains("root.key"));
 }
+
+TEST_CASE("escape_query_name: any byte but '.' in a label", "[dns]") {
+    std::string why;
+    CHECK(escape_query_name("example.test", why) == "example.test");
+    CHECK(escape_query_name("example.test.", why) == "example.test");
+    CHECK(escape_query_name("a b.example.test", why) == "a\\032b.example.test");
+    CHECK(escape_query_name("back\\slash.test", why) == "back\\092slash.test");
+    CHECK(escape_query_name(std::string("nul\0x.test", 10), why) == "nul\\000x.test");
+    CHECK(escape_query_name("\xC3\xA9.test", why) == "\\195\\169.test");
+    CHECK(escape_query_name("foo:bar/baz.example.com", why) == "foo:bar/baz.example.com");
+    CHECK_FALSE(escape_query_name("", why));
+    CHECK_FALSE(escape_query_name("a..b", why));
+    CHECK_THAT(why, Catch::Contains("empty label"));
+    CHECK_FALSE(escape_query_name(std::string(64, 'a') + ".test", why));
+    CHECK(escape_query_name(std::string(63, ' ') + ".test", why));  // 63 bytes, escaped longer
+    CHECK_FALSE(escape_query_name(std::string(254, 'a'), why));
+}
+
+TEST_CASE("resolver: lookup_raw asks escaped names", "[dns]") {
+    dns_server srv(test_zone());
+    event_loop loop;
+    std::string err;
+    auto res = resolver::create(loop, srv.opts(), err);
+    REQUIRE(res);
+    std::optional<result> got;
+    auto q = res->lookup_raw("MX1.example.test", rr_type::a, [&](const result& r) {
+        got = r;
+        loop.exit();
+    });
+    loop.run();
+    REQUIRE(got);
+    CHECK(got->st == status::ok);
+    CHECK(got->addresses == std::vector<std::string>{"127.0.0.11"});
+    got.reset();
+    q = res->lookup_raw("no such.example.test", rr_type::a, [&](const result& r) {
+        got = r;
+        loop.exit();
+    });
+    loop.run();
+    REQUIRE(got);
+    CHECK(got->st == status::nxdomain);  // asked (a label with a space), and not there
+    got.reset();
+    q = res->lookup_raw("bad..name", rr_type::a, [&](const result& r) {
+        got = r;
+        loop.exit();
+    });
+    loop.run();
+    REQUIRE(got);
+    CHECK(got->st == status::nxdomain);
+    CHECK_THAT(got->error, Catch::Contains("empty label"));
+    q.reset();
+    res.reset();
+}
