@@ -107,7 +107,7 @@ void context::load() {
     } else {
         mynetworks = std::move(*nets);
     }
-    recipients = recipient_check::load(cfg, opts, err);
+    recipients = recipient_check::load(cfg, opts, err, srv.will_chroot);
     if (!recipients && config_error.empty()) config_error = err;
     struct {
         const char* name;
