@@ -19,6 +19,13 @@ namespace tern {
 void evconnlistener_deleter::operator()(evconnlistener* l) const noexcept { evconnlistener_free(l); }
 
 std::string server::queue_path(const std::string& rel) const {
+    if (!rel.empty() && rel[0] == '/') {
+        // absolute: as is, unless it names something inside the jail
+        if (chrooted && rel.size() > _queue_dir.size() + 1 && rel.compare(0, _queue_dir.size(), _queue_dir) == 0 &&
+            rel[_queue_dir.size()] == '/')
+            return rel.substr(_queue_dir.size());
+        return rel;
+    }
     if (chrooted) return "/" + rel;
     return _queue_dir + "/" + rel;
 }

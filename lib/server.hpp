@@ -61,7 +61,9 @@ public:
     bool will_chroot = false;
     bool unprivileged = false;
 
-    // Path of something under queue_directory, valid inside or outside the chroot.
+    // Path of something under queue_directory, valid inside or outside the
+    // chroot. An absolute path is returned as is, or, in the chroot, made
+    // relative to the jail when it lies under queue_directory.
     std::string queue_path(const std::string& rel) const;
     // Service socket path (e.g. "private/qmgr") for connecting to another daemon.
     std::string socket_path(const std::string& name) const { return queue_path(name); }

@@ -64,13 +64,14 @@ def test_queue_on_a_full_file_system(make_instance):
     inst = make_instance(main_cf=dict(FAST_RETRY, queue_minfree="0", message_size_limit="20000000"))
     if not QMGR:
         drop_service(inst, "qmgr")
-    small = os.path.join(os.path.dirname(inst.dir), "smallq")
-    os.mkdir(small)
+    # the small file system is mounted over the queue directory, holding a
+    # copy of the tree tern init made (owners and modes kept)
+    small = os.path.join(inst.dir, "queue")
+    saved = os.path.join(os.path.dirname(inst.dir), "queue.saved")
+    subprocess.run(["cp", "-a", small, saved], check=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m,mode=0755", "tmpfs", small], check=True)
     try:
-        # the tree tern init made, copied with owners and modes onto the small file system
-        subprocess.run(["cp", "-a", os.path.join(inst.dir, "queue") + "/.", small], check=True)
-        inst.set_main_cf({"queue_directory": small})
+        subprocess.run(["cp", "-a", saved + "/.", small], check=True)
         inst.start()
         filler = os.path.join(small, "filler")
         with open(filler, "wb") as f:
