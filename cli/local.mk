@@ -22,3 +22,10 @@ cli_postsuper_LDADD = $(TERN_LIBS)
 bin_PROGRAMS += cli/sendmail
 cli_sendmail_SOURCES = cli/sendmail.cpp cli/sendmail_bs.cpp cli/sendmail_drop.cpp cli/sendmail.hpp
 cli_sendmail_LDADD = $(TERN_LIBS)
+
+# tern-spam: the classifier's tool (learn, classify, tokens; spamd adds spf).
+# One file per sub-command.
+bin_PROGRAMS += cli/tern-spam
+cli_tern_spam_SOURCES = cli/tern_spam.cpp cli/tern_spam.hpp cli/tern_spam_input.cpp \
+	cli/tern_spam_classify.cpp cli/tern_spam_learn.cpp cli/tern_spam_tokens.cpp cli/cli_config.hpp
+cli_tern_spam_LDADD = $(TERN_LIBS)

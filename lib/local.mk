@@ -5,6 +5,10 @@ lib_libtern_a_SOURCES = \
 	lib/addr_list.cpp \
 	lib/aliases.cpp lib/aliases.hpp \
 	lib/attr.cpp lib/attr.hpp \
+	lib/bayes.cpp lib/bayes.hpp \
+	lib/bayes_score.cpp \
+	lib/bayes_store.cpp \
+	lib/bayes_tokenize.cpp \
 	lib/cidr.cpp lib/cidr.hpp \
 	lib/cleanup.cpp lib/cleanup.hpp \
 	lib/config.cpp lib/config.hpp \

@@ -14,3 +14,4 @@ dist_man_MANS += man/smtp.8
 dist_man_MANS += man/postqueue.1 man/mailq.1 man/postsuper.1
 dist_man_MANS += man/tern-map.1 man/newaliases.1 man/aliases.5
 dist_man_MANS += man/smtpd.8 man/sendmail.1 man/pickup.8
+dist_man_MANS += man/tern-spam.1

@@ -5,6 +5,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/addr_test.cpp \
 	tests/unit/aliases_test.cpp \
 	tests/unit/attr_test.cpp \
+	tests/unit/bayes_test.cpp \
 	tests/unit/cleanup_test.cpp \
 	tests/unit/config_test.cpp \
 	tests/unit/db_test.cpp \
