@@ -23,8 +23,8 @@ from dnstest import DnsServer
 from fakesmtp import FakeSMTP
 
 NEEDED = ("smtpd", "qmgr", "local-delivery", "smtp-client")
-pytestmark = pytest.mark.skipif(not all(have_program(p) for p in NEEDED),
-                                reason="needs " + ", ".join(p for p in NEEDED if not have_program(p)))
+needs_all = pytest.mark.skipif(not all(have_program(p) for p in NEEDED),
+                               reason="needs " + ", ".join(p for p in NEEDED if not have_program(p)))
 
 N = int(os.environ.get("TERN_FAULT_MESSAGES", "2000"))
 MX_ADDR = "127.0.0.14"
@@ -154,6 +154,19 @@ def kill_master(inst):
     return pid
 
 
+def test_master_killed_takes_its_daemons_and_starts_again(make_instance):
+    inst = make_instance()
+    inst.start()
+    wait_for(lambda: len(inst.processes()) >= 1 + len(inst.services()), 15, what="every daemon")
+    old_master = kill_master(inst)
+    # a fresh master with fresh daemons, and mail flows
+    assert inst.master_pid() != old_master
+    wait_for(lambda: all(inst.services().get(n) for n in inst.services()), 15, what="daemons restarted")
+    with smtplib.SMTP(*inst.addr("smtp"), timeout=10) as s:
+        assert s.noop()[0] == 250
+
+
+@needs_all
 def test_sigkill_every_daemon_and_the_master_under_load(make_instance):
     with DnsServer("remote.test. IN MX 10 mx.remote.test.\nmx.remote.test. IN A " + MX_ADDR) as dns, \
             FakeSMTP(MX_ADDR, 0, hostname="mx.remote.test") as mx:
