@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from conftest import have_program
 from smtptest import RawSMTP, incoming_ids, started
 
 OUTSIDE = "127.0.0.5"
@@ -184,3 +185,88 @@ def test_auth_guessing_slowed_per_address_and_per_user(make_instance):
     assert code == 454, code
     code, _ = smtp_auth(inst, "alice@example.test", "secret-alice", "127.0.0.45")
     assert code == 235, code
+
+
+# ---------------------------------------------------------------- IMAP
+
+needs_imapd = pytest.mark.skipif(not have_program("imapd"), reason="needs imapd")
+
+
+class RawIMAP:
+    def __init__(self, addr, timeout=10):
+        self.sock = socket.create_connection(addr, timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            d = self.sock.recv(65536)
+            if not d:
+                raise EOFError(self.buf)
+            self.buf += d
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def until(self, tag):
+        """Lines up to and including the tagged response for tag."""
+        out = []
+        while True:
+            line = self.line()
+            out.append(line)
+            if line.startswith(tag.encode() + b" "):
+                return out
+
+    def starttls(self):
+        self.sock = tls_ctx().wrap_socket(self.sock)
+        self.buf = b""
+
+
+@needs_imapd
+def test_imap_plaintext_pipelined_after_starttls_is_not_executed(make_instance):
+    inst = make_instance()
+    inst.start()
+    r = RawIMAP(inst.addr("imap"))
+    assert r.line().startswith(b"* OK")
+    # the injected command rides in the same packet as STARTTLS
+    r.send("a STARTTLS\r\nb LOGIN alice@example.test secret-alice\r\n")
+    assert r.until("a")[-1].startswith(b"a OK")
+    r.starttls()
+    r.send("c NOOP\r\n")
+    lines = r.until("c")
+    assert not any(l.startswith(b"b ") for l in lines), lines
+    # and we are not logged in: SELECT is refused
+    r.send("d SELECT INBOX\r\n")
+    assert r.until("d")[-1].startswith((b"d BAD", b"d NO")), "the injected LOGIN was executed"
+
+
+@needs_imapd
+def test_imap_overlong_line_and_authenticate(make_instance):
+    inst = make_instance(main_cf={"imapd_line_length_limit": "4k"})
+    inst.start()
+    r = RawIMAP(inst.addr("imap"))
+    r.line()
+    r.send("a STARTTLS\r\n")
+    r.until("a")
+    r.starttls()
+    # an AUTHENTICATE response line far beyond any credential
+    r.send("b AUTHENTICATE PLAIN\r\n")
+    assert r.line().startswith(b"+")
+    r.send(base64.b64encode(b"\0alice@example.test\0" + b"x" * 20000) + b"\r\n")
+    line = r.line()
+    assert line.startswith((b"b BAD", b"b NO", b"* BYE")), line
+    # an overlong command line ends the session with an error, never a crash
+    r2 = RawIMAP(inst.addr("imap"))
+    r2.line()
+    r2.send("x NOOP " + "y" * 10000 + "\r\n")
+    lines = []
+    try:
+        while True:
+            lines.append(r2.line())
+    except (EOFError, OSError):
+        pass
+    assert any(l.startswith((b"* BYE", b"x BAD")) for l in lines), lines
+    # the daemon is still there for everyone else
+    r3 = RawIMAP(inst.addr("imap"))
+    assert r3.line().startswith(b"* OK")
