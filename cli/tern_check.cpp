@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +69,62 @@ void check_private_file(checker& c, const std::string& path, const char* what) {
     if (::geteuid() == 0 && st.st_uid != 0) c.report(path, std::string(what) + " must be owned by root");
 }
 
+// A file the administrator owns: owned by root in system mode, writable by no one else.
+void check_root_file(checker& c, const std::string& path, bool system_mode) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return;  // missing files are reported elsewhere
+    if (system_mode && st.st_uid != 0)
+        c.report(path, "owned by uid " + std::to_string(st.st_uid) + "; it must be owned by root");
+    if (st.st_mode & 0022)
+        c.report(path, "mode " + mode_str(st.st_mode) + " is writable by others (at most 0644)");
+}
+
+// Every queue file under dir (hash subdirectories included): owned by
+// mail_owner, readable by no one else. maildrop files are 0644 once complete.
+void check_queue_files(checker& c, const std::string& dir, uid_t uid, bool need_owner, mode_t allowed, int depth = 0) {
+    unique_fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!d) return;
+    DIR* dp = ::fdopendir(d.get());
+    if (!dp) return;
+    (void)d.release();
+    std::vector<std::string> names;
+    while (auto* e = ::readdir(dp)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(dp);
+    std::sort(names.begin(), names.end());
+    int shown = 0;
+    for (const auto& n : names) {
+        std::string path = dir + "/" + n;
+        struct stat st;
+        if (::lstat(path.c_str(), &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth < 3) {
+                check_dir(c, path, uid, 0700, need_owner);
+                check_queue_files(c, path, uid, need_owner, allowed, depth + 1);
+            }
+            continue;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            c.report(path, "not a regular file");
+            continue;
+        }
+        bool bad_owner = need_owner && st.st_uid != uid;
+        bool bad_mode = (st.st_mode & 07777 & ~allowed) != 0;
+        if ((bad_owner || bad_mode) && ++shown > 20) {
+            ++c.problems;  // counted, not printed: one broken tree must not flood the output
+            continue;
+        }
+        if (bad_owner)
+            c.report(path, "queue file owned by uid " + std::to_string(st.st_uid) + ", expected uid " +
+                               std::to_string(uid));
+        if (bad_mode)
+            c.report(path, "queue file has mode " + mode_str(st.st_mode) + "; at most " + mode_str(allowed));
+    }
+    if (shown > 20) std::printf("tern check: %s: %d more files with wrong owner or mode\n", dir.c_str(), shown - 20);
+}
+
 }  // namespace
 
 int cmd_check(const std::string& config_dir, const std::vector<std::string>&) {
@@ -120,6 +178,27 @@ int cmd_check(const std::string& config_dir, const std::vector<std::string>&) {
     check_dir(c, q + "/public", owner_uid, 0755, system_mode || acct);
     check_dir(c, q + "/maildrop", owner_uid, 01730, system_mode || acct);
     check_dir(c, q + "/tmp", owner_uid, 0700, system_mode || acct);
+    bool own = system_mode || acct.has_value();
+    for (const char* d : {"incoming", "active", "deferred", "hold", "corrupt"})
+        check_queue_files(c, q + "/" + d, owner_uid, own, 0600);
+    check_queue_files(c, q + "/maildrop", owner_uid, false, 0644);
+    {
+        struct stat st;
+        std::string seq = q + "/id.seq";
+        if (::stat(seq.c_str(), &st) == 0) {
+            if (own && st.st_uid != owner_uid) c.report(seq, "owned by uid " + std::to_string(st.st_uid) + ", expected uid " + std::to_string(owner_uid));
+            if (st.st_mode & 0077) c.report(seq, "mode " + mode_str(st.st_mode) + " is too open (at most 0600)");
+        }
+    }
+    // the configuration: root's, changed by no one else
+    check_root_file(c, config_dir + "/main.cf", system_mode);
+    check_root_file(c, config_dir + "/master.cf", system_mode);
+    if (system_mode) {
+        // the jail and the directories above it must not be mail_owner's to change
+        struct stat st;
+        if (::stat(q.c_str(), &st) == 0 && acct && st.st_uid == acct->uid)
+            c.report(q, "owned by mail_owner; the queue directory (the chroot jail) must be owned by root");
+    }
     std::string data = cfg.get("data_directory");
     check_dir(c, data, owner_uid, 0700, system_mode || acct);
     std::string vbase = cfg.get("virtual_mailbox_base");

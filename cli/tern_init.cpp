@@ -112,14 +112,14 @@ struct svc_line {
 };
 
 const svc_line kServices[] = {
-    {"smtpd", 25, "inet  n  -  n  -  -  smtpd"},
-    {"smtpd", 587, "inet  n  -  n  -  -  smtpd\n"
+    {"smtpd", 25, "inet  n  -  y  -  -  smtpd"},
+    {"smtpd", 587, "inet  n  -  y  -  -  smtpd\n"
                    "  -o syslog_name=tern/submission\n"
                    "  -o smtpd_tls_security_level=encrypt\n"
                    "  -o smtpd_sasl_auth_enable=yes\n"
                    "  -o smtpd_client_restrictions=permit_sasl_authenticated,reject\n"
                    "  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject"},
-    {"smtpd", 465, "inet  n  -  n  -  -  smtpd\n"
+    {"smtpd", 465, "inet  n  -  y  -  -  smtpd\n"
                    "  -o syslog_name=tern/smtps\n"
                    "  -o smtpd_tls_wrappermode=yes\n"
                    "  -o smtpd_sasl_auth_enable=yes\n"
@@ -130,9 +130,9 @@ const svc_line kServices[] = {
     {"imapd", 143, "inet  n  -  n  -  -  imapd"},
     {"imapd", 993, "inet  n  -  n  -  -  imapd\n  -o imapd_tls_wrappermode=yes"},
     {"pickup", 0, "pickup    unix  n  -  n  60 1  pickup"},
-    {"qmgr", 0, "qmgr      unix  n  -  n  300 1  qmgr"},
+    {"qmgr", 0, "qmgr      unix  n  -  y  300 1  qmgr"},
     {"local-delivery", 0, "local     unix  -  n  n  -  -  local-delivery"},
-    {"smtp-client", 0, "smtp      unix  -  -  n  -  -  smtp-client"},
+    {"smtp-client", 0, "smtp      unix  -  -  y  -  -  smtp-client"},
     {"spamd", 0, "spamd     unix  -  -  n  -  1  spamd"},
     {"spamd", 0, "spamc     unix  -  -  n  -  1  spamd content"},
     {"auth", 0, "auth      unix  -  -  n  -  1  auth"},

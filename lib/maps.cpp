@@ -8,6 +8,7 @@
 
 #include "lib/log.hpp"
 #include "lib/map_types.hpp"
+#include "lib/privs.hpp"
 #include "lib/strutil.hpp"
 
 namespace tern {
@@ -49,6 +50,10 @@ bool lookup_table::reload(std::vector<config_error>& errors) {
 
 void lookup_table::refresh() {
     if (_watch.empty()) return;
+    // A chrooted daemon cannot see the file any more: it keeps what it loaded
+    // before the jail (a changed table takes a `tern reload`), rather than
+    // taking the missing path for a deleted table.
+    if (in_chroot()) return;
     auto now = std::chrono::steady_clock::now();
     if (now - _last_check < _opts.check_interval) return;
     _last_check = now;

@@ -84,12 +84,19 @@ bool restore_root(std::string& err) {
     return true;
 }
 
+namespace {
+bool g_in_chroot = false;
+}
+
 bool chroot_to(const std::string& dir, std::string& err) {
     if (::chdir(dir.c_str()) != 0 || ::chroot(dir.c_str()) != 0 || ::chdir("/") != 0) {
         err = "chroot " + dir + ": " + errno_text();
         return false;
     }
+    g_in_chroot = true;
     return true;
 }
+
+bool in_chroot() { return g_in_chroot; }
 
 }  // namespace tern

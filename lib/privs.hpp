@@ -28,5 +28,8 @@ bool become_effective(uid_t uid, gid_t gid, std::string& err);
 bool restore_root(std::string& err);
 
 bool chroot_to(const std::string& dir, std::string& err);
+// True once this process has chrooted (chroot_to succeeded): files outside
+// the jail, such as lookup tables, can no longer be reopened by path.
+bool in_chroot();
 
 }  // namespace tern

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <event2/listener.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <ctime>
 #include <unistd.h>
 
 #include "lib/log.hpp"
@@ -17,6 +19,13 @@ namespace tern {
 void evconnlistener_deleter::operator()(evconnlistener* l) const noexcept { evconnlistener_free(l); }
 
 std::string server::queue_path(const std::string& rel) const {
+    if (!rel.empty() && rel[0] == '/') {
+        // absolute: as is, unless it names something inside the jail
+        if (chrooted && rel.size() > _queue_dir.size() + 1 && rel.compare(0, _queue_dir.size(), _queue_dir) == 0 &&
+            rel[_queue_dir.size()] == '/')
+            return rel.substr(_queue_dir.size());
+        return rel;
+    }
     if (chrooted) return "/" + rel;
     return _queue_dir + "/" + rel;
 }
@@ -32,6 +41,18 @@ void server::accept_cb(evconnlistener*, int fd, struct sockaddr*, int, void* arg
     guard("accept", [&] {
         if (l->self->_hooks->on_accept) l->self->_hooks->on_accept(*l->self, std::move(cfd), l->index);
     });
+}
+
+void raise_fd_limit() {
+    // Thousands of idle IMAP or SMTP sessions need as many descriptors; the
+    // soft limit (often 1024) may be raised to the hard one without privilege.
+    struct rlimit rl;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log::warn("cannot raise the open file limit from %llu: %s", static_cast<unsigned long long>(before),
+                  errno_text().c_str());
 }
 
 void load_config_or_die(config& cfg, const std::string& dir,
@@ -82,6 +103,7 @@ int server_main(int argc, char** argv, server_hooks& hooks) {
             overrides.emplace_back(ov.substr(0, eq), ov.substr(eq + 1));
         } else extra.push_back(a);
     }
+    pid_t parent = ::getppid();
     log::init(hooks.program, to_stderr ? log::sink::stderr_stream : log::sink::syslog, verbose);
     ::signal(SIGPIPE, SIG_IGN);
 
@@ -106,6 +128,11 @@ int server_main(int argc, char** argv, server_hooks& hooks) {
         srv._listeners.push_back(std::move(l));
     }
 
+    raise_fd_limit();
+    srv.will_chroot = jail && ::geteuid() == 0;
+    // The jail hides /etc/localtime and the zoneinfo files: load the time
+    // zone now, or every time stamp after chroot would silently be UTC.
+    ::tzset();
     if (hooks.pre_jail) hooks.pre_jail(srv);
 
     bool root = ::geteuid() == 0;
@@ -132,6 +159,11 @@ int server_main(int argc, char** argv, server_hooks& hooks) {
     if (unpriv && ::geteuid() == 0 && !hooks.keep_root)
         log::fatal("refusing to run as root");
     ::prctl(PR_SET_DUMPABLE, 0);
+    // A daemon outlives no master: one killed with SIGKILL would otherwise
+    // leave its children holding the listeners, and the next `tern start`
+    // could not bind. Set after the credential change, which clears it.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) log::fatal("master (pid %d) is gone; exiting", static_cast<int>(parent));
 
     if (hooks.post_jail) hooks.post_jail(srv);
 

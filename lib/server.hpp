@@ -56,9 +56,14 @@ public:
     std::string service_type;  // inet or unix
     std::vector<std::string> args;  // extra master.cf arguments
     bool chrooted = false;
+    // Set before the pre-jail hook: the process will chroot (chroot = y, as
+    // root), so the hook must load now whatever the jail will hide.
+    bool will_chroot = false;
     bool unprivileged = false;
 
-    // Path of something under queue_directory, valid inside or outside the chroot.
+    // Path of something under queue_directory, valid inside or outside the
+    // chroot. An absolute path is returned as is, or, in the chroot, made
+    // relative to the jail when it lies under queue_directory.
     std::string queue_path(const std::string& rel) const;
     // Service socket path (e.g. "private/qmgr") for connecting to another daemon.
     std::string socket_path(const std::string& name) const { return queue_path(name); }
@@ -81,6 +86,9 @@ private:
 };
 
 int server_main(int argc, char** argv, server_hooks& hooks);
+
+// Raise the soft RLIMIT_NOFILE to the hard limit (server_main and master call it).
+void raise_fd_limit();
 
 // Standard set of config errors from load + validate: fatal at daemon start.
 void load_config_or_die(config& cfg, const std::string& dir,

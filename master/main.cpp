@@ -15,6 +15,7 @@
 #include "tern_config.h"
 #include "lib/fd.hpp"
 #include "lib/log.hpp"
+#include "lib/server.hpp"
 #include "lib/strutil.hpp"
 #include "master/supervisor.hpp"
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     }
     unique_fd ready(ready_fd >= 0 ? ready_fd : -1);
     log::init("master", log::sink::stderr_stream, verbose);
+    raise_fd_limit();  // the daemons inherit it
     ::signal(SIGPIPE, SIG_IGN);
 
     event_loop loop;

@@ -132,7 +132,8 @@ void cmd_mail(session& s, std::string_view arg) {
         return;
     }
     if (!queue_space_ok(s.ctx.queue->root(), cf.queue_minfree, tx.size)) {
-        log::warn("not enough free space in %s for a message from %s", s.ctx.queue->root().c_str(),
+        // the configured path, not "/" when chrooted
+        log::warn("not enough free space in %s for a message from %s", s.ctx.srv.cfg.get("queue_directory").c_str(),
                   s.client.label().c_str());
         s.error(452, "4.3.1", "Insufficient system storage");
         return;

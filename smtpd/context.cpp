@@ -107,7 +107,7 @@ void context::load() {
     } else {
         mynetworks = std::move(*nets);
     }
-    recipients = recipient_check::load(cfg, opts, err);
+    recipients = recipient_check::load(cfg, opts, err, srv.will_chroot);
     if (!recipients && config_error.empty()) config_error = err;
     struct {
         const char* name;
@@ -169,6 +169,9 @@ policy_client& context::policy(const std::string& endpoint) {
     auto c = std::make_unique<policy_client>(srv.loop, resolved.value_or("unix:/nonexistent/" + endpoint),
                                              s.policy_timeout, s.policy_max_idle, s.policy_max_ttl);
     if (!resolved) log::warn("check_policy_service %s: not unix:PATH or inet:HOST:PORT", endpoint.c_str());
+    else if (srv.chrooted && resolved->rfind("unix:", 0) == 0 && ::access(resolved->c_str() + 5, F_OK) != 0)
+        log::warn("check_policy_service %s: %s is not visible in the chroot jail; put the socket under "
+                  "queue_directory or run this service with chroot = n", endpoint.c_str(), resolved->c_str() + 5);
     auto& ref = *c;
     _policies.emplace(endpoint, std::move(c));
     return ref;

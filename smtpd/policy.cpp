@@ -240,14 +240,14 @@ std::optional<std::string> resolve_policy_endpoint(const std::string& spec,
     if (spec.rfind("unix:", 0) == 0) {
         std::string p = spec.substr(5);
         if (p.empty()) return std::nullopt;
-        return "unix:" + (p[0] == '/' ? p : queue_path(p));
+        return "unix:" + queue_path(p);
     }
     if (spec.rfind("inet:", 0) == 0) {
         if (spec.rfind(':') <= 5) return std::nullopt;
         return spec;
     }
     // Postfix also accepts a bare "private/name"
-    if (!spec.empty() && spec.find(':') == std::string::npos) return "unix:" + (spec[0] == '/' ? spec : queue_path(spec));
+    if (!spec.empty() && spec.find(':') == std::string::npos) return "unix:" + queue_path(spec);
     return std::nullopt;
 }
 

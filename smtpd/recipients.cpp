@@ -83,7 +83,13 @@ std::optional<bool> domain_list::contains(std::string_view domain, std::string& 
     return false;
 }
 
-std::unique_ptr<recipient_check> recipient_check::load(const config& cfg, const map_options& opts, std::string& err) {
+bool recipient_check::system_user(const std::string& name) const {
+    if (_accounts_snapshot) return _accounts.count(name) != 0;
+    return smtpd::system_user(name);
+}
+
+std::unique_ptr<recipient_check> recipient_check::load(const config& cfg, const map_options& opts, std::string& err,
+                                                       bool snapshot_accounts) {
     std::unique_ptr<recipient_check> r(new recipient_check());
     auto list = [&](const char* name, bool sub, domain_list& out) {
         auto d = domain_list::parse(split_table_list(cfg.get(name)), sub, opts, err);
@@ -125,6 +131,13 @@ std::unique_ptr<recipient_check> recipient_check::load(const config& cfg, const 
             err = "local_recipient_maps: " + err;
             return nullptr;
         }
+    }
+    if (r->_local_passwd && snapshot_accounts) {
+        // getpwent walks every NSS source; the set is fixed until the next reload
+        r->_accounts_snapshot = true;
+        ::setpwent();
+        while (struct passwd* pw = ::getpwent()) r->_accounts.insert(pw->pw_name);
+        ::endpwent();
     }
     r->_delimiter = cfg.get("recipient_delimiter");
     return r;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <string_view>
 #include <vector>
 
@@ -47,8 +48,10 @@ struct recipient_verdict {
 class recipient_check {
 public:
     // Opens the tables named by main.cf. Broken elements are returned as an
-    // error (smtpd then answers 451 4.3.5).
-    static std::unique_ptr<recipient_check> load(const config& cfg, const map_options& opts, std::string& err);
+    // error (smtpd then answers 451 4.3.5). snapshot_accounts: read the
+    // system account names now (a chrooted smtpd cannot see /etc/passwd later).
+    static std::unique_ptr<recipient_check> load(const config& cfg, const map_options& opts, std::string& err,
+                                                 bool snapshot_accounts = false);
 
     // Domain class of a lower-case domain; nullopt when a table failed.
     std::optional<domain_class> classify(std::string_view domain, std::string& err) const;
@@ -66,6 +69,9 @@ private:
     mutable std::unique_ptr<map_list> _virtual_alias_maps, _virtual_mailbox_maps, _relay_recipient_maps;
     mutable std::unique_ptr<map_list> _local_maps;  // local_recipient_maps without unix:passwd.byname
     bool _local_passwd = false;   // unix:passwd.byname listed
+    bool _accounts_snapshot = false;                // _accounts holds every account name
+    std::unordered_set<std::string> _accounts;      // read before the chroot
+    bool system_user(const std::string& name) const;
     bool _local_any = false;      // local_recipient_maps is empty: any local part
     std::string _delimiter;       // recipient_delimiter
 };

@@ -132,7 +132,10 @@ void session::send_greeting() {
 // ---------------------------------------------------------------- stream events
 
 void session::on_readable() {
-    _last_input = std::chrono::steady_clock::now();
+    // A command must arrive whole within smtpd_timeout of the previous one:
+    // bytes that trickle in (one at a time) do not restart the clock there;
+    // completing a line does (process()). Message data restarts it per read.
+    if (_mode != mode::command && _mode != mode::auth) _last_input = std::chrono::steady_clock::now();
     process();
 }
 
@@ -401,6 +404,7 @@ void session::process() {
         default: break;
         }
         if (!progressed) break;
+        if (_mode == mode::command || _mode == mode::auth) _last_input = std::chrono::steady_clock::now();
         if (commands >= command_budget || _data.bytes() - bytes_at_start >= data_budget) {
             _io->kick();  // let other clients have a turn
             break;
@@ -425,6 +429,12 @@ bool session::read_command() {
         return false;
     }
     size_t n = static_cast<size_t>(p.pos) + 1;
+    if (_discarding_line && _discard_answered) {
+        // the rest of an overlong AUTH response, already answered: never a command
+        evbuffer_drain(in, n);
+        _discarding_line = _discard_answered = false;
+        return true;
+    }
     if (_discarding_line || n > limit + 2) {
         evbuffer_drain(in, n);
         _discarding_line = false;
@@ -624,6 +634,7 @@ bool session::read_auth_line() {
             _auth_line = nullptr;
             error(500, "5.5.6", "Error: authentication line too long");
             _discarding_line = true;
+            _discard_answered = true;
             return true;
         }
         return false;

@@ -194,6 +194,7 @@ private:
     std::unique_ptr<dns::query> _dns;
     std::string _line;
     bool _discarding_line = false;  // an overlong command line is being skipped
+    bool _discard_answered = false; // ... and was answered already (an AUTH response)
     std::string _closing_why;
     uint64_t _commit_ticket = 0;
 };

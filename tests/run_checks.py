@@ -3,9 +3,11 @@
 pytest integration suite, then prints one summary whose last line is
 "N passed, N failed". Exit status 1 when anything failed.
 
-Environment: TERN_CHECK_ONLY=unit|integration|fuzz limits the run;
-TERN_PYTEST_ARGS adds pytest arguments (e.g. "-k smtpd"); TERN_FUZZ_SECONDS
-sets how long each libFuzzer target runs (default 10; 0 skips fuzzing).
+Environment: TERN_CHECK_ONLY=unit|integration|fuzz (or several, comma
+separated) limits the run; TERN_PYTEST_ARGS adds pytest arguments (e.g.
+"-k smtpd"); TERN_INTEGRATION_TESTS names the files of tests/integration to
+run (space separated; default all); TERN_FUZZ_SECONDS sets how long each
+libFuzzer target runs (default 10; 0 skips fuzzing).
 Fuzz targets are built and run only when clang++ is installed."""
 import argparse
 import os
@@ -49,12 +51,16 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--src", required=True)
     a = ap.parse_args()
-    only = os.environ.get("TERN_CHECK_ONLY", "")
+    only_env = os.environ.get("TERN_CHECK_ONLY", "")
+    wanted = {p.strip() for p in only_env.split(",") if p.strip()}
+
+    def part(name):
+        return not wanted or name in wanted
     total_pass = total_fail = total_skip = 0
     rows = []
     tmp = tempfile.mkdtemp(prefix="tern-check-")
 
-    if only in ("", "unit"):
+    if part("unit"):
         xml = os.path.join(tmp, "unit.xml")
         rc = run([os.path.join(a.build, "tests/unit/unit_tests"), "-r", "junit", "-o", xml], 900)
         c = junit_counts(xml)
@@ -64,14 +70,16 @@ def main():
             c = (c[0], 1, c[2])  # crashed or timed out after writing results
         rows.append(("unit", c))
 
-    if only in ("", "integration"):
+    if part("integration"):
         xml = os.path.join(tmp, "integration.xml")
         env = dict(os.environ)
         env["TERN_BUILD"] = a.build
         env["TERN_SRC"] = a.src
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         cmd = ["/usr/bin/python3", "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider",
-               "--timeout=600", f"--junitxml={xml}", os.path.join(a.src, "tests/integration")]
+               "--timeout=600", f"--junitxml={xml}"]
+        files = env.get("TERN_INTEGRATION_TESTS", "").split()
+        cmd += [os.path.join(a.src, "tests/integration", f) for f in files] or [os.path.join(a.src, "tests/integration")]
         cmd += shlex.split(env.get("TERN_PYTEST_ARGS", ""))
         rc = run(cmd, 3600, env)
         c = junit_counts(xml)
@@ -82,7 +90,7 @@ def main():
         rows.append(("integration", c))
 
     fuzz_secs = int(os.environ.get("TERN_FUZZ_SECONDS", "10"))
-    if only in ("", "fuzz") and fuzz_secs > 0:
+    if part("fuzz") and fuzz_secs > 0:
         import shutil
         if shutil.which("clang++"):
             out = os.path.join(a.build, "tests", "fuzz", "out")

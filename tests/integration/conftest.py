@@ -21,6 +21,37 @@ BUILD = os.environ.get("TERN_BUILD") or os.path.abspath(os.path.join(os.path.dir
 SRC = os.environ.get("TERN_SRC") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "tools"))
 
+
+def _sanitized_build():
+    """True when BUILD was configured with --enable-sanitizers."""
+    try:
+        with open(os.path.join(BUILD, "Makefile")) as f:
+            return any(l.startswith("SANITIZER_FLAGS = -fsanitize") for l in f)
+    except OSError:
+        return False
+
+
+SANITIZED = _sanitized_build()
+if SANITIZED:
+    # Reports go to stderr: a daemon's stderr is the instance's maillog (the
+    # master hands it over as fd 2), which works inside a chroot where a
+    # log_path outside the jail could not be opened; a tool's stderr is
+    # checked by run(). Leak checking is off for programs started here: the
+    # daemons are not dumpable and may be chrooted without /proc, which
+    # LeakSanitizer needs (the unit tests check leaks).
+    os.environ.setdefault("ASAN_OPTIONS", "detect_leaks=0:halt_on_error=1:print_summary=1")
+    os.environ.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=0:print_summary=1")
+
+# What a sanitizer prints when it found something.
+SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|"
+                              r"runtime error: |AddressSanitizer:DEADLYSIGNAL|SUMMARY: \w+Sanitizer")
+
+
+def sanitizer_reports(text):
+    """Lines of text that belong to a sanitizer report (empty: none)."""
+    return [l for l in text.splitlines() if SANITIZER_REPORT.search(l)]
+
+
 PORT_OFFSETS = {"smtp": 25, "submission": 587, "smtps": 465, "pop3": 110, "pop3s": 995, "imap": 143, "imaps": 993}
 
 
@@ -58,6 +89,9 @@ def free_port_base(host="127.0.0.1"):
 
 def run(cmd, check=True, timeout=60, **kw):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    found = sanitizer_reports(r.stderr or "")
+    if found:
+        raise AssertionError(f"{cmd}: sanitizer report:\n{r.stderr}")
     if check and r.returncode != 0:
         raise AssertionError(f"{cmd} failed ({r.returncode}):\nstdout: {r.stdout}\nstderr: {r.stderr}")
     return r
@@ -208,12 +242,18 @@ def make_instance():
         return inst
 
     yield factory
+    reports = []
     for d, inst in made:
         try:
             inst.stop()
         finally:
             inst.kill_all()
+            found = sanitizer_reports(inst.log())
+            if found:
+                reports.append(f"{inst.dir}/log/maillog:\n" + "\n".join(found[:40]))
             shutil.rmtree(d, ignore_errors=True)
+    # a daemon's sanitizer report fails the test that started it
+    assert not reports, "sanitizer reports in the daemons' log:\n" + "\n".join(reports)
 
 
 @pytest.fixture

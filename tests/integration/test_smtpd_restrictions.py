@@ -123,8 +123,9 @@ def test_check_policy_service(make_instance, tmp_path, transport):
 
     inst = make_instance()
     no_qmgr(inst)
-    # the socket must be reachable by mail_owner: inside the instance directory
-    kw = {"unix_path": os.path.join(inst.dir, "policy")} if transport == "unix" else {}
+    # the socket must be reachable by mail_owner, and by a chrooted smtpd:
+    # inside the queue directory (the jail), named by its absolute path
+    kw = {"unix_path": os.path.join(inst.dir, "queue", "policy")} if transport == "unix" else {}
     with PolicyServer(decide, **kw) as p:
         inst.set_main_cf({"smtpd_recipient_restrictions": f"check_policy_service {p.spec}"})
         inst.start()
