@@ -119,10 +119,11 @@ def fsync_rate(workdir, seconds=1.0):
 
 def versions(build):
     v = {}
-    r = sh(["git", "-C", SRC, "rev-parse", "--short", "HEAD"], check=False)
+    r = sh(["git", "-C", build, "rev-parse", "--short", "HEAD"], check=False)
     rev = r.stdout.strip() or "unknown"
-    d = sh(["git", "-C", SRC, "status", "--porcelain", "--untracked-files=no"], check=False)
-    v["tern"] = rev + ("-dirty" if d.stdout.strip() else "")
+    d = sh(["git", "-C", build, "status", "--porcelain", "--untracked-files=no"], check=False)
+    b = sh(["git", "-C", build, "rev-parse", "--abbrev-ref", "HEAD"], check=False)
+    v["tern"] = rev + ("-dirty" if d.stdout.strip() else "") + (f" ({b.stdout.strip()})" if b.stdout.strip() else "")
     r = sh(["postconf", "-dh", "mail_version"], check=False)
     v["postfix"] = r.stdout.strip() or "not installed"
     r = sh(["dovecot", "--version"], check=False)
