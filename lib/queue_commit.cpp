@@ -113,11 +113,13 @@ void queue_committer::sync_jobs(std::unique_lock<std::mutex>& lk) {
     while (_job && _job_next < _job->size()) {
         auto& it = (*_job)[_job_next++];
         lk.unlock();
-        int fd = it.w->fd();
-        int e = _opt.sync_fn ? _opt.sync_fn(fd) : (::fsync(fd) == 0 ? 0 : errno);
-        if (e) {
-            it.res.err = e;
-            it.res.error = "fsync " + it.w->temp_path() + ": " + errno_text(e);
+        if (!it.res.err) {  // a failed rename needs no fsync
+            int fd = it.w->fd();
+            int e = _opt.sync_fn ? _opt.sync_fn(fd) : (::fsync(fd) == 0 ? 0 : errno);
+            if (e) {
+                it.res.err = e;
+                it.res.error = "fsync " + it.w->final_path() + ": " + errno_text(e);
+            }
         }
         lk.lock();
         if (++_job_finished == _job->size()) _job_done_cv.notify_all();
@@ -136,7 +138,21 @@ void queue_committer::helper_loop() {
 }
 
 void queue_committer::run_batch(std::vector<item>& batch) {
-    // 1. make every file's data durable, in parallel
+    // 1. rename every file into its final directory. It is visible there
+    //    before it is durable, but still locked by its writer (the lock goes
+    //    with the fd in step 4), so no reader works on it yet: the qmgr
+    //    skips locked files and looks again; a crash before step 3 leaves
+    //    at most an unacknowledged file the reader rejects as incomplete.
+    //    Renaming first lets one journal commit (step 2's fsyncs, run
+    //    together) carry the data and the directory entries, so step 3
+    //    normally finds nothing left to write: one commit per batch, not two.
+    for (auto& it : batch) {
+        if (int e = it.w->link_final()) {
+            it.res.err = e;
+            it.res.error = "rename " + it.w->temp_path() + " to " + it.w->final_path() + ": " + errno_text(e);
+        }
+    }
+    // 2. make every file's data durable, in parallel
     {
         std::unique_lock<std::mutex> lk(_job_mu);
         _job = &batch;
@@ -147,14 +163,6 @@ void queue_committer::run_batch(std::vector<item>& batch) {
         sync_jobs(lk);
         _job_done_cv.wait(lk, [&] { return _job_finished == batch.size(); });
         _job = nullptr;
-    }
-    // 2. make them visible: rename into the final directory
-    for (auto& it : batch) {
-        if (it.res.err) continue;
-        if (int e = it.w->link_final()) {
-            it.res.err = e;
-            it.res.error = "rename " + it.w->temp_path() + " to " + it.w->final_path() + ": " + errno_text(e);
-        }
     }
     // 3. one directory fsync per final directory covers the whole batch
     std::map<std::string, int> dir_err;
@@ -168,12 +176,12 @@ void queue_committer::run_batch(std::vector<item>& batch) {
             it.res.error = "fsync " + d + ": " + errno_text(f->second);
         }
     }
-    // 4. settle: commit the good ones, remove the rest
+    // 4. settle: commit the good ones (unlocking them), remove the rest
     for (auto& it : batch) {
         if (it.res.err) {
             it.w->fail(it.res.err, it.res.error);
             it.res.out_of_space = it.w->out_of_space();
-            it.w->abort();
+            it.w->abort();  // unlinks the final name too when it was renamed
         } else {
             it.w->mark_committed();
             it.res.ok = true;

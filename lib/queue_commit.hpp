@@ -1,8 +1,9 @@
 // queue_commit.hpp - group commit of finished queue files for an event-loop
 // daemon (smtpd). commit() hands a finished writer to a small thread pool;
-// files that finish at about the same time form one batch: their fsyncs run
-// in parallel (the file system journal folds them into few commits), then
-// they are renamed into incoming/ and the directory is fsynced once for the
+// files that finish at about the same time form one batch: they are renamed
+// into incoming/ (still locked by their writer, so nobody reads them yet),
+// their fsyncs run in parallel (the file system journal folds them, and the
+// renames, into one commit), and the directory is fsynced once for the
 // whole batch. Each result comes back on the event loop (through an eventfd)
 // only after its file and directory entry are durable; on any error the
 // file is removed and the result says why (ENOSPC etc.: answer 452).

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "pop3d/parse.hpp"
+#include "lib/strutil.hpp"
 
 using namespace tern::pop3;
 
@@ -63,6 +64,66 @@ TEST_CASE("wire encoding at every split point") {
         for (size_t cut = 0; cut <= r.in.size(); ++cut) {
             INFO(r.in << " cut " << cut);
             CHECK(encode_split(r.in, r.top, cut) == r.out);
+        }
+    }
+}
+
+// The byte-at-a-time definition of the wire form (RFC 1939 3: CRLF line
+// ends, byte-stuffed leading dots; TOP counts body lines after the first
+// empty line), to check the line-at-a-time encoder against.
+static std::string encode_reference(const std::string& in, long top) {
+    std::string out;
+    bool bol = true, prev_cr = false, in_body = false, done = false;
+    size_t line_len = 0;
+    for (char c : in) {
+        if (bol) {
+            if (in_body) {
+                if (top == 0) {
+                    done = true;
+                    break;
+                }
+                if (top > 0) --top;
+            }
+            bol = false;
+            line_len = 0;
+            if (c == '.') out += '.';
+        }
+        if (c == '\n') {
+            if (!prev_cr) out += '\r';
+            out += '\n';
+            if (!in_body && line_len == 0) in_body = true;
+            bol = true;
+            prev_cr = false;
+            continue;
+        }
+        out += c;
+        prev_cr = c == '\r';
+        if (c != '\r') ++line_len;
+    }
+    (void)done;
+    if (!bol) {
+        if (!prev_cr) out += '\r';
+        out += '\n';
+    }
+    return out + ".\r\n";
+}
+
+TEST_CASE("wire encoding matches the byte-at-a-time definition") {
+    // every string of up to 7 bytes over {a . CR LF}, every TOP limit, every cut
+    const char alphabet[] = {'a', '.', '\r', '\n'};
+    for (size_t len = 0; len <= 7; ++len) {
+        size_t combos = size_t(1) << (2 * len);
+        for (size_t k = 0; k < combos; ++k) {
+            std::string in;
+            for (size_t j = 0; j < len; ++j) in += alphabet[(k >> (2 * j)) & 3];
+            for (long top : {-1L, 0L, 1L, 2L}) {
+                std::string want = encode_reference(in, top);
+                for (size_t cut = 0; cut <= in.size(); ++cut) {
+                    if (encode_split(in, top, cut) != want) {
+                        FAIL_CHECK("input " << tern::printable(in, 64) << " top " << top << " cut " << cut);
+                    }
+                }
+            }
         }
     }
 }

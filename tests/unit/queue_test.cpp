@@ -691,13 +691,22 @@ TEST_CASE("group commit: every commit completes, only after its fsync", "[queue]
     std::mutex mu;
     std::set<ino_t> synced;
     std::set<ino_t> fail_these;
+    int unlocked_or_hidden = 0;  // files seen at fsync time outside incoming/ or not locked
     queue_committer::options opt;
     opt.threads = 4;
     opt.sync_fn = [&](int fd) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
         struct stat st;
         ::fstat(fd, &st);
+        // already renamed into incoming/, but still locked by its writer
+        char path[4096];
+        ssize_t len = ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), path, sizeof path - 1);
+        std::string where = len > 0 ? std::string(path, static_cast<size_t>(len)) : "";
+        tern::unique_fd other(::open(where.c_str(), O_RDWR | O_CLOEXEC));
+        bool ok = where.find("/incoming/") != std::string::npos && other &&
+                  tern::queue_lock(other.get(), false) == tern::queue_lock_result::busy;
         std::lock_guard<std::mutex> lk(mu);
+        if (!ok) ++unlocked_or_hidden;
         if (fail_these.count(st.st_ino)) return EIO;
         if (::fsync(fd) != 0) return errno;
         synced.insert(st.st_ino);
@@ -777,6 +786,7 @@ TEST_CASE("group commit: every commit completes, only after its fsync", "[queue]
     CHECK(done == n + 2);
     CHECK(ok == n - 1);
     CHECK(failed == 3);
+    CHECK(unlocked_or_hidden == 0);
     CHECK(c.batches() < static_cast<uint64_t>(n));  // fsyncs were grouped
     CHECK(c.in_flight() <= 1);
     CHECK(t.q.list("tmp").empty());
