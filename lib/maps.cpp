@@ -26,23 +26,32 @@ map_options map_options::from_config(const config& cfg) {
 // ---- lookup_table --------------------------------------------------------------
 
 namespace {
-// Every live table, for table_changed_behind_jail().
-std::mutex g_tables_mu;
-std::set<const lookup_table*>& live_tables() {
-    static std::set<const lookup_table*> s;
-    return s;
+// Every live table, for table_changed_behind_jail(). Tables owned by static
+// objects may outlive the registry at exit: they then skip it.
+bool g_registry_gone = false;
+struct table_registry {
+    std::mutex mu;
+    std::set<const lookup_table*> tables;
+    ~table_registry() { g_registry_gone = true; }
+};
+table_registry& live_tables() {
+    static table_registry r;
+    return r;
 }
 }  // namespace
 
 lookup_table::lookup_table(std::string type, std::string name, const map_options& opts) :
     _type(std::move(type)), _name(std::move(name)), _opts(opts) {
-    std::lock_guard<std::mutex> g(g_tables_mu);
-    live_tables().insert(this);
+    auto& r = live_tables();
+    std::lock_guard<std::mutex> g(r.mu);
+    r.tables.insert(this);
 }
 
 lookup_table::~lookup_table() {
-    std::lock_guard<std::mutex> g(g_tables_mu);
-    live_tables().erase(this);
+    if (g_registry_gone) return;
+    auto& r = live_tables();
+    std::lock_guard<std::mutex> g(r.mu);
+    r.tables.erase(this);
 }
 
 bool lookup_table::changed_behind_jail() const {
@@ -56,8 +65,10 @@ bool lookup_table::changed_behind_jail() const {
 
 std::string table_changed_behind_jail() {
     if (!in_chroot()) return {};
-    std::lock_guard<std::mutex> g(g_tables_mu);
-    for (auto* t : live_tables())
+    if (g_registry_gone) return {};
+    auto& r = live_tables();
+    std::lock_guard<std::mutex> g(r.mu);
+    for (auto* t : r.tables)
         if (t->changed_behind_jail()) return t->spec();
     return {};
 }
