@@ -266,9 +266,11 @@ def test_spam_is_filed_in_junk_and_ham_in_inbox(make_instance):
         r = ternattr.call(path, [("request", "classify"), ("rcpt", "alice@example.test"), ("message", text)])
         return r["verdict"]
 
-    # a held-out spam the classifier calls spam, and a ham it calls ham
+    # a held-out spam the classifier calls spam, and a ham it calls ham (the
+    # hams right after the 300 trained ones come from the same mailbox; the
+    # small model calls mail from the corpus's other ham mailboxes unsure)
     spam = next(raw for raw in (corpus_message("spam", 900 + i)[0] for i in range(20)) if verdict(raw) == "spam")
-    ham = next(raw for raw in (corpus_message("ham", 2000 + i)[0] for i in range(20)) if verdict(raw) == "ham")
+    ham = next(raw for raw in (corpus_message("ham", 300 + i)[0] for i in range(20)) if verdict(raw) == "ham")
     send_raw(inst, b"X-Tern-Test: to-junk\r\n" + spam)
     send_raw(inst, b"X-Tern-Test: to-inbox\r\n" + ham)
     box = inst.maildir("alice")
