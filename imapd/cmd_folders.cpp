@@ -8,6 +8,7 @@
 
 #include "imapd/session.hpp"
 #include "lib/log.hpp"
+#include "lib/utf8.hpp"
 
 namespace tern::imap {
 
@@ -32,6 +33,7 @@ void session::cmd_create(command& c) {
     // a trailing separator only says that children are planned (RFC 3501 6.3.3)
     while (name.size() > 1 && name.back() == mailbox::separator) name.remove_suffix(1);
     std::string reason;
+    if (!modified_utf7_valid(name, &reason)) return no(c, "[CANNOT] Invalid mailbox name: " + reason);
     auto n = mailbox::normalize_folder_name(name, &reason);
     if (!n) return no(c, "[CANNOT] Invalid mailbox name: " + reason);
     if (*n == "INBOX") return no(c, "[ALREADYEXISTS] INBOX always exists");

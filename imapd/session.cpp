@@ -13,6 +13,7 @@
 
 #include "imapd/format.hpp"
 #include "lib/log.hpp"
+#include "lib/utf8.hpp"
 #include "lib/strutil.hpp"
 
 namespace tern::imap {
@@ -521,6 +522,10 @@ std::optional<std::string> session::mailbox_arg(const arg& a, std::string& err) 
         return std::nullopt;
     }
     std::string reason;
+    if (!modified_utf7_valid(a.text, &reason)) {
+        err = "Invalid mailbox name: " + reason;
+        return std::nullopt;
+    }
     auto n = mailbox::normalize_folder_name(a.text, &reason);
     if (!n) err = "Invalid mailbox name: " + reason;
     return n;

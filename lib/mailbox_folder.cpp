@@ -294,8 +294,9 @@ status folder::copy_to(const std::vector<uint32_t>& uids, folder& dest, bool mov
                        std::vector<std::pair<uint32_t, uint32_t>>& map) {
     map.clear();
     if (move && read_only()) return status::fail(EROFS, _name + ": opened read-only");
-    if (&dest == this || dest._index->base() == _index->base())
-        return status::fail(EINVAL, "source and destination are the same folder");
+    // The same folder as destination is allowed (IMAP COPY into the selected
+    // mailbox duplicates the messages under new UIDs): the messages to copy
+    // all have UIDs below the ones the copies get.
     std::vector<uint32_t> todo(uids);
     std::sort(todo.begin(), todo.end());
     todo.erase(std::unique(todo.begin(), todo.end()), todo.end());

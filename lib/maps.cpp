@@ -4,7 +4,11 @@
 // lib/cidr.cpp and lib/map_regexp.cpp.
 #include "lib/maps.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <map>
+#include <mutex>
+#include <set>
 
 #include "lib/log.hpp"
 #include "lib/map_types.hpp"
@@ -20,6 +24,43 @@ map_options map_options::from_config(const config& cfg) {
 }
 
 // ---- lookup_table --------------------------------------------------------------
+
+namespace {
+// Every live table, for table_changed_behind_jail().
+std::mutex g_tables_mu;
+std::set<const lookup_table*>& live_tables() {
+    static std::set<const lookup_table*> s;
+    return s;
+}
+}  // namespace
+
+lookup_table::lookup_table(std::string type, std::string name, const map_options& opts) :
+    _type(std::move(type)), _name(std::move(name)), _opts(opts) {
+    std::lock_guard<std::mutex> g(g_tables_mu);
+    live_tables().insert(this);
+}
+
+lookup_table::~lookup_table() {
+    std::lock_guard<std::mutex> g(g_tables_mu);
+    live_tables().erase(this);
+}
+
+bool lookup_table::changed_behind_jail() const {
+    if (!_watch_fd) return false;
+    struct stat st;
+    if (::fstat(_watch_fd.get(), &st) != 0) return false;
+    if (st.st_nlink == 0) return true;  // replaced by a rename, or deleted
+    auto now = db::stamp_of_fd(_watch_fd.get());
+    return now && !(*now == _stamp);
+}
+
+std::string table_changed_behind_jail() {
+    if (!in_chroot()) return {};
+    std::lock_guard<std::mutex> g(g_tables_mu);
+    for (auto* t : live_tables())
+        if (t->changed_behind_jail()) return t->spec();
+    return {};
+}
 
 bool lookup_table::load(std::vector<config_error>&, db::file_stamp&) { return true; }
 
@@ -40,6 +81,12 @@ bool lookup_table::reload(std::vector<config_error>& errors) {
     if (load(errors, stamp)) {
         _stamp = stamp;
         _load_error.clear();
+        // keep the file open for changed_behind_jail(); only the same file counts
+        _watch_fd.reset(::open(_watch.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+        if (_watch_fd) {
+            auto st = db::stamp_of_fd(_watch_fd.get());
+            if (!st || st->dev != stamp.dev || st->ino != stamp.ino) _watch_fd.reset();
+        }
         return true;
     }
     if (errors.size() == before) errors.push_back({_watch, 0, "cannot load table"});

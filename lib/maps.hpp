@@ -19,6 +19,7 @@
 
 #include "lib/config.hpp"
 #include "lib/db.hpp"
+#include "lib/fd.hpp"
 #include "lib/map_source.hpp"
 
 namespace tern {
@@ -49,7 +50,7 @@ struct map_options : map_limits {
 class lookup_table {
 public:
     using visitor = std::function<bool(std::string_view key, std::string_view value)>;
-    virtual ~lookup_table() = default;
+    virtual ~lookup_table();
     lookup_table(const lookup_table&) = delete;
     lookup_table& operator=(const lookup_table&) = delete;
 
@@ -70,9 +71,14 @@ public:
     // file-backed table. Errors name file:line.
     bool open(std::vector<config_error>& errors);
 
+    // In a chroot the file cannot be reopened by path. The table keeps the
+    // file it loaded open and says here whether it was replaced (newaliases,
+    // tern-map rename a new file over it) or rewritten since; the daemon then
+    // restarts to load the new one (lib/server.cpp).
+    bool changed_behind_jail() const;
+
 protected:
-    lookup_table(std::string type, std::string name, const map_options& opts) :
-        _type(std::move(type)), _name(std::move(name)), _opts(opts) {}
+    lookup_table(std::string type, std::string name, const map_options& opts);
     const map_options& options() const { return _opts; }
     // A file-backed table names the file whose changes trigger load().
     void watch_file(std::string path) { _watch = std::move(path); }
@@ -93,7 +99,12 @@ private:
     db::file_stamp _stamp;
     std::chrono::steady_clock::time_point _last_check{};
     std::string _load_error;
+    unique_fd _watch_fd;  // the loaded file (see changed_behind_jail)
 };
+
+// Spec of a live table whose file changed behind the chroot (see
+// lookup_table::changed_behind_jail), or empty. Any thread.
+std::string table_changed_behind_jail();
 
 using table_factory = std::function<std::unique_ptr<lookup_table>(
     const std::string& name, const map_options& opts, std::vector<config_error>& errors)>;

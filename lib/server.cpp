@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/log.hpp"
+#include "lib/maps.hpp"
 #include "lib/privs.hpp"
 #include "lib/strutil.hpp"
 
@@ -28,6 +29,21 @@ std::string server::queue_path(const std::string& rel) const {
     }
     if (chrooted) return "/" + rel;
     return _queue_dir + "/" + rel;
+}
+
+void server::drain(server_hooks& hooks) {
+    if (_draining) return;
+    _draining = true;
+    stop_accepting();
+    auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.get_time("service_drain_timeout"));
+    _drain = std::make_unique<timer>(loop, [this, &hooks, limit] {
+        size_t n = hooks.active_sessions ? hooks.active_sessions(*this) : 0;
+        if (n == 0 || std::chrono::steady_clock::now() >= limit) {
+            if (hooks.on_stop) hooks.on_stop(*this);
+            loop.exit();
+        }
+    });
+    _drain->start(std::chrono::milliseconds(200), true);
 }
 
 void server::stop_accepting() {
@@ -177,19 +193,21 @@ int server_main(int argc, char** argv, server_hooks& hooks) {
     });
     srv.loop.on_signal(SIGHUP, [&] {
         // master reloaded: new processes take over the listeners; finish ours
-        if (srv._draining) return;
-        srv._draining = true;
-        srv.stop_accepting();
-        auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(srv.cfg.get_time("service_drain_timeout"));
-        srv._drain = std::make_unique<timer>(srv.loop, [&, limit] {
-            size_t n = hooks.active_sessions ? hooks.active_sessions(srv) : 0;
-            if (n == 0 || std::chrono::steady_clock::now() >= limit) {
-                if (hooks.on_stop) hooks.on_stop(srv);
-                srv.loop.exit();
-            }
-        });
-        srv._drain->start(std::chrono::milliseconds(200), true);
+        srv.drain(hooks);
     });
+    if (srv.chrooted) {
+        // A table changed behind the jail cannot be reopened from inside it:
+        // finish the sessions and exit; the master starts a process that
+        // loads the new file (as Postfix's daemons do).
+        srv._table_check = std::make_unique<timer>(srv.loop, [&] {
+            if (srv._draining) return;
+            std::string spec = table_changed_behind_jail();
+            if (spec.empty()) return;
+            log::info("table %s has changed; restarting to load it", spec.c_str());
+            srv.drain(hooks);
+        });
+        srv._table_check->start(std::chrono::milliseconds(500), true);
+    }
     if (wakeup > 0 && hooks.on_wakeup) {
         srv._wakeup = std::make_unique<timer>(srv.loop, [&] { hooks.on_wakeup(srv); });
         srv._wakeup->start(std::chrono::seconds(wakeup), true);

@@ -69,6 +69,9 @@ public:
     std::string socket_path(const std::string& name) const { return queue_path(name); }
     bool draining() const { return _draining; }
     void stop_accepting();
+    // Stop accepting, let the open sessions finish (at most
+    // service_drain_timeout), then leave the loop: reload, changed tables.
+    void drain(server_hooks& hooks);
 
 private:
     friend int server_main(int, char**, server_hooks&);
@@ -82,7 +85,7 @@ private:
     server_hooks* _hooks = nullptr;
     std::string _queue_dir;
     bool _draining = false;
-    std::unique_ptr<timer> _wakeup, _drain;
+    std::unique_ptr<timer> _wakeup, _drain, _table_check;
 };
 
 int server_main(int argc, char** argv, server_hooks& hooks);

@@ -128,4 +128,61 @@ std::string utf8_or_cp1252(std::string_view s) {
     return out;
 }
 
+bool modified_utf7_valid(std::string_view s, std::string* why) {
+    auto bad = [&](const char* w) {
+        if (why) *why = w;
+        return false;
+    };
+    auto b64 = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z') return c - 'A';
+        if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+        if (c >= '0' && c <= '9') return c - '0' + 52;
+        if (c == '+') return 62;
+        if (c == ',') return 63;
+        return -1;
+    };
+    for (size_t i = 0; i < s.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c > 0x7e) return bad("8-bit or control character (names are modified UTF-7)");
+        if (c != '&') continue;
+        size_t j = i + 1;
+        if (j < s.size() && s[j] == '-') {  // "&-" is "&"
+            i = j;
+            continue;
+        }
+        uint32_t bits = 0;
+        int nbits = 0;
+        uint32_t high = 0;  // pending high surrogate
+        size_t units = 0;
+        for (; j < s.size() && s[j] != '-'; ++j) {
+            int v = b64(s[j]);
+            if (v < 0) return bad("bad character in a modified UTF-7 run");
+            bits = (bits << 6) | static_cast<uint32_t>(v);
+            nbits += 6;
+            if (nbits >= 16) {
+                nbits -= 16;
+                uint32_t u = (bits >> nbits) & 0xffff;
+                bits &= (1u << nbits) - 1;
+                ++units;
+                if (high) {
+                    if (u < 0xdc00 || u > 0xdfff) return bad("unpaired surrogate in modified UTF-7");
+                    high = 0;
+                } else if (u >= 0xd800 && u <= 0xdbff) {
+                    high = u;
+                } else if (u >= 0xdc00 && u <= 0xdfff) {
+                    return bad("unpaired surrogate in modified UTF-7");
+                } else if (u >= 0x20 && u <= 0x7e) {
+                    return bad("printable ASCII encoded in modified UTF-7");
+                }
+            }
+        }
+        if (j >= s.size()) return bad("modified UTF-7 run without its closing \"-\"");
+        if (units == 0) return bad("empty modified UTF-7 run");
+        if (high) return bad("unpaired surrogate in modified UTF-7");
+        if (nbits >= 6 || bits != 0) return bad("modified UTF-7 run with leftover bits");
+        i = j;
+    }
+    return true;
+}
+
 }  // namespace tern

@@ -38,4 +38,10 @@ std::string cp1252_to_utf8(std::string_view s);
 // sequences pass through; any other byte is read as windows-1252.
 std::string utf8_or_cp1252(std::string_view s);
 
+// True when s is well-formed IMAP modified UTF-7 (RFC 3501 5.1.3): printable
+// US-ASCII, "&-" for "&", and "&...-" runs of modified base64 holding UTF-16
+// (surrogates paired, no printable ASCII inside, unused bits zero). On false,
+// *why (when given) says what is wrong.
+bool modified_utf7_valid(std::string_view s, std::string* why = nullptr);
+
 }  // namespace tern

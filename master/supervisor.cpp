@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -189,6 +190,7 @@ void supervisor::spawn(service& s) {
     sigset_t all, old;
     sigfillset(&all);
     ::sigprocmask(SIG_BLOCK, &all, &old);
+    pid_t self = ::getpid();
     pid_t pid = ::fork();
     if (pid != 0) ::sigprocmask(SIG_SETMASK, &old, nullptr);
     if (pid < 0) {
@@ -198,6 +200,11 @@ void supervisor::spawn(service& s) {
     }
     if (pid == 0) {
         for (int sig : {SIGPIPE, SIGTERM, SIGHUP, SIGINT, SIGCHLD}) ::signal(sig, SIG_DFL);
+        // The daemon dies with the master from the first instant (a master
+        // killed before the daemon's own prctl would leave it orphaned); the
+        // skeleton sets this again after changing credentials, which clear it.
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (::getppid() != self) _exit(0);
         // child: listening sockets become fds 3.., everything else is closed
         int n = static_cast<int>(s.listeners.size());
         std::vector<int> moved;
@@ -269,6 +276,15 @@ void supervisor::reap() {
         s.pids.erase(std::remove(s.pids.begin(), s.pids.end(), pid), s.pids.end());
         if (_stopping) continue;
         bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (clean && std::chrono::steady_clock::now() - s.last_start > std::chrono::seconds(2) &&
+            !(s.restart_timer && s.restart_timer->pending())) {
+            // a daemon that finished on purpose (a changed table, an idle
+            // limit): its successor starts now, the listeners stay served
+            log::info("service %s: %s pid %d exited; starting a new one", s.entry.name.c_str(),
+                      s.entry.command.c_str(), static_cast<int>(pid));
+            spawn_all(s);
+            continue;
+        }
         if (clean)
             log::info("service %s: %s pid %d exited", s.entry.name.c_str(), s.entry.command.c_str(), static_cast<int>(pid));
         else

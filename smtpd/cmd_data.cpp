@@ -1,6 +1,6 @@
 // cmd_data.cpp - DATA and BDAT: the data restrictions, a queue file for the
 // message, and at its end the end-of-data restrictions and the group
-// commit; "250 2.0.0 Ok: queued as ID" goes out only after the file and
+// commit; "250 2.0.0 Ok: queued as ID - Message accepted for delivery" goes out only after the file and
 // its directory entry are on disk. Then the qmgr is woken.
 // SECURITY: the size of every BDAT chunk is consumed exactly, even when
 // the chunk is refused, so chunk data is never read as commands.
@@ -284,7 +284,7 @@ void session::commit_message() {
     if (tx.discard) {
         log::info("%s: discard: END-OF-MESSAGE from %s: message discarded by a restriction", id.c_str(),
                   client.label().c_str());
-        reply(250, "2.0.0", "Ok: queued as " + id);
+        reply(250, "2.0.0", "Ok: queued as " + id + " - Message accepted for delivery");
         reset_transaction();
         return;
     }
@@ -305,7 +305,7 @@ void session::commit_message() {
             if (!mid.empty()) log::info("%s: message-id=%s", id.c_str(), mid.c_str());
             log::info("%s: from=<%s>, size=%llu, nrcpt=%zu (queued)", id.c_str(), sender.c_str(),
                       static_cast<unsigned long long>(size), nrcpt);
-            reply(250, "2.0.0", "Ok: queued as " + id);
+            reply(250, "2.0.0", "Ok: queued as " + id + " - Message accepted for delivery");
             _errors = 0;
             ctx.wake_qmgr();
         } else {

@@ -148,7 +148,16 @@ def kill_master(inst):
             except OSError:
                 pass
         return True
-    wait_for(gone, 30, what="the master's daemons to exit after it died")
+    try:
+        wait_for(gone, 30, what="the master's daemons to exit after it died")
+    except AssertionError:
+        left = []
+        for p in old:
+            try:
+                left.append(f"{p}: {open(f'/proc/{p}/cmdline').read()!r} {open(f'/proc/{p}/stat').read()[:80]!r}")
+            except OSError:
+                pass
+        raise AssertionError(f"daemons still running after the master died: {left}")
     inst.tern("start", timeout=60)
     wait_for(lambda: inst.master_pid() and inst.master_pid() != pid, 10, what="new master")
     return pid

@@ -45,7 +45,8 @@ def test_seed_session_with_smtplib(make_instance):
         code, text = s.data(MSG)
         assert code == 250
         assert text.startswith(b"2.0.0 Ok: queued as ")
-        qid = text.decode().split()[-1]
+        qid = re.search(r"queued as (\S+)", text.decode()).group(1)
+        assert text.decode().endswith(" - Message accepted for delivery")
         assert b"Commands:" in s.help()
         assert s.noop()[0] == 250
         assert s.verify("bob@example.test")[0] == 252
@@ -230,7 +231,7 @@ def test_bdat(make_instance):
     r.send(b"BDAT %d LAST\r\n%s" % (len(part2), part2))
     code, text = r.reply()
     assert code == 250 and "queued as" in text
-    qid = text.split()[-1]
+    qid = re.search(r"queued as (\S+)", text).group(1)
     # BDAT without a transaction: the chunk is read and refused
     r.send(b"BDAT 6 LAST\r\nQUIT\r\n")
     code, text = r.reply()

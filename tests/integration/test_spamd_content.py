@@ -280,3 +280,50 @@ def test_spam_is_filed_in_junk_and_ham_in_inbox(make_instance):
     inbox = wait_for(lambda: find_in_maildir(box, "X-Tern-Test: to-inbox"), 30, what="the ham in alice's inbox")
     assert b"X-Spam-Status: No, score=" in inbox and b"X-Spam-Flag" not in inbox
     assert find_in_maildir(box, "X-Tern-Test: to-junk") is None
+
+
+@pytest.mark.skipif(not (have_program("qmgr") and have_program("local-delivery") and have_program("imapd")),
+                    reason="delivery or imapd not built")
+def test_moving_into_junk_with_imaplib_changes_the_next_score(make_instance):
+    """issue 7: a user's MOVE into Junk (imapd's training hook -> spamd learn)
+    raises the score the same message gets next time, for that user only."""
+    import imaplib
+    inst = trained_instance(make_instance, imapd_allow_plaintext_auth="yes")
+    path = os.path.join(inst.dir, "queue", "private", "spamc")
+
+    def score(raw, user="alice@example.test"):
+        text = raw.replace(b"\r\n", b"\n").decode("latin-1")
+        r = ternattr.call(path, [("request", "classify"), ("rcpt", user), ("message", text)])
+        assert r["status"] == "ok", r
+        return float(r["score"])
+
+    # a held-out spam the classifier lets through to the inbox
+    raw = next((r for r in (corpus_message("spam", 1000 + i)[0] for i in range(60)) if score(r) < 0.9), None)
+    if raw is None:
+        pytest.skip("every candidate spam already scores >= 0.9")
+    raw = b"X-Tern-Test: train-me\r\n" + raw
+    before = score(raw)
+    bob_before = score(raw, "bob@example.test")
+    send_raw(inst, raw)
+    box = inst.maildir("alice")
+    wait_for(lambda: find_in_maildir(box, "X-Tern-Test: train-me"), 30, what="the message in alice's inbox")
+    m = imaplib.IMAP4(*inst.addr("imap"), timeout=30)
+    try:
+        m.login("alice", inst.users["alice"])
+        m.select("INBOX")
+        typ, data = m.uid("SEARCH", "HEADER", "X-Tern-Test", "train-me")
+        assert typ == "OK" and data[0], data
+        uid = data[0].split()[-1].decode()
+        typ, data = m.uid("MOVE", uid, "Junk")
+        assert typ == "OK", data
+        m.logout()
+    except Exception:
+        m.shutdown()
+        raise
+    # the message as delivered carries spamd's headers; the learn request sent
+    # by imapd holds it: score the delivered copy
+    delivered = wait_for(lambda: find_in_maildir(os.path.join(box, ".Junk"), "X-Tern-Test: train-me"), 15,
+                         what="the message in alice's Junk")
+    wait_for(lambda: score(delivered) > before, 15, what="a higher score after the move into Junk")
+    assert score(raw) > before
+    assert score(raw, "bob@example.test") == bob_before

@@ -74,3 +74,35 @@ TEST_CASE("UTF-8 encoding and conversions", "[utf8]") {
         CHECK(utf8_valid(utf8_sanitize(mixed.substr(0, cut))));
     }
 }
+
+TEST_CASE("modified UTF-7 mailbox names", "[utf8]") {
+    struct row {
+        const char* in;
+        bool ok;
+    };
+    const row rows[] = {
+        {"INBOX", true},
+        {"Sent Items", true},
+        {"R&-D", true},                         // "R&D"
+        {"Entw&APw-rfe", true},                 // "Entwürfe"
+        {"&ZeVnLIqe-", true},                   // 日本語
+        {"&2D3eAA-", true},                     // U+1F600 as a surrogate pair
+        {"bad&mutf7", false},                   // no closing '-'
+        {"&-&", false},                         // trailing '&'
+        {"&AGE-", false},                       // "a" encoded
+        {"&2D0-", false},                       // lone high surrogate
+        {"&3gA-", false},                       // lone low surrogate
+        {"&APw/-", false},                      // '/' is not modified base64
+        {"&APx-", false},                       // leftover bits not zero
+        {"&-", true},
+        {"&&-", false},
+        {"caf\xC3\xA9", false},                 // raw UTF-8
+        {"tab\there", false},
+    };
+    for (const auto& r : rows) {
+        std::string why;
+        INFO(r.in);
+        CHECK(modified_utf7_valid(r.in, &why) == r.ok);
+        if (!r.ok) CHECK(!why.empty());
+    }
+}
