@@ -297,10 +297,10 @@ def test_moving_into_junk_with_imaplib_changes_the_next_score(make_instance):
         assert r["status"] == "ok", r
         return float(r["score"])
 
-    # a held-out spam the classifier lets through to the inbox
-    raw = next((r for r in (corpus_message("spam", 1000 + i)[0] for i in range(60)) if score(r) < 0.9), None)
+    # a held-out spam the classifier lets through to the inbox (below bayes_spam_cutoff, 0.80)
+    raw = next((r for r in (corpus_message("spam", 1000 + i)[0] for i in range(60)) if score(r) < 0.8), None)
     if raw is None:
-        pytest.skip("every candidate spam already scores >= 0.9")
+        pytest.skip("every candidate spam already scores >= 0.8")
     raw = b"X-Tern-Test: train-me\r\n" + raw
     before = score(raw)
     bob_before = score(raw, "bob@example.test")
