@@ -67,9 +67,9 @@ struct score_params {
     double robs = 0.45;        // Robinson's s: strength of the prior robx
     double robx = 0.5;         // f(w) of a token never seen
     double min_dev = 0.1;      // tokens with |f(w) - 0.5| below this are ignored
-    double spam_cutoff = 0.95; // score >= this: spam
+    double spam_cutoff = 0.80; // score >= this: spam
     double ham_cutoff = 0.20;  // score < this: ham; in between: unsure
-    size_t max_discriminators = 150;  // use only the N most extreme tokens (0: all)
+    size_t max_discriminators = 60;   // use only the N most extreme tokens (0: all)
 };
 
 enum class verdict { ham, unsure, spam };

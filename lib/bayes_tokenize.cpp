@@ -154,6 +154,14 @@ bool ignored_field(std::string_view lname) {
     return std::find(names.begin(), names.end(), lname) != names.end();
 }
 
+// A host name has a top-level label that holds a letter ("1.40",
+// "fetchmail-5.9.0" are software versions in Received fields).
+bool host_like(std::string_view h) {
+    size_t dot = h.rfind('.');
+    std::string_view tld = dot == std::string_view::npos ? h : h.substr(dot + 1);
+    return std::any_of(tld.begin(), tld.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); });
+}
+
 // ---- the tokeniser ----------------------------------------------------------
 
 constexpr size_t max_word = 20;  // longer words become "skip:" tokens
@@ -313,6 +321,9 @@ void tokenizer::url(std::string_view u, std::string_view prefix) {
     while (!u.empty() && (u.back() == '"' || u.back() == '\'' || u.back() == '>' || u.back() == ')' ||
                           u.back() == '.' || u.back() == ','))
         u.remove_suffix(1);
+    // quotes and brackets around a link written in text ("http://...", <http://...>)
+    while (!u.empty() && (u.front() == '"' || u.front() == '\'' || u.front() == '<' || u.front() == '('))
+        u.remove_prefix(1);
     size_t p = u.find("://");
     std::string_view scheme = "http";
     if (p != std::string_view::npos) {
@@ -384,6 +395,8 @@ void tokenizer::email(std::string_view w, std::string_view prefix) {
     size_t at = w.rfind('@');
     if (at == std::string_view::npos) return;
     std::string dom = to_lower(w.substr(at + 1));
+    // mailto:addr?subject=...: the query is not part of the domain
+    if (size_t q = dom.find_first_of("?&"); q != std::string::npos) dom.resize(q);
     while (!dom.empty() && is_punct(static_cast<unsigned char>(dom.back()))) dom.pop_back();
     if (dom.empty() || dom.size() > 80) return;
     std::string_view d = dom;
@@ -447,6 +460,7 @@ void tokenizer::received(std::string_view value) {
         if (tok.find('.') == std::string_view::npos || tok.size() > 80) continue;
         std::string t = to_lower(tok);
         bool numeric = std::all_of(t.begin(), t.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+        if (!numeric && !host_like(t)) continue;  // software versions: fetchmail-5.9.0, v4.1.40
         if (numeric) {
             // an IPv4 address (skip version numbers such as 8.11.6)
             if (std::count(t.begin(), t.end(), '.') != 3) continue;

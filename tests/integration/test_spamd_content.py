@@ -266,9 +266,11 @@ def test_spam_is_filed_in_junk_and_ham_in_inbox(make_instance):
         r = ternattr.call(path, [("request", "classify"), ("rcpt", "alice@example.test"), ("message", text)])
         return r["verdict"]
 
-    # a held-out spam the classifier calls spam, and a ham it calls ham
+    # a held-out spam the classifier calls spam, and a ham it calls ham (the
+    # hams right after the 300 trained ones come from the same mailbox; the
+    # small model calls mail from the corpus's other ham mailboxes unsure)
     spam = next(raw for raw in (corpus_message("spam", 900 + i)[0] for i in range(20)) if verdict(raw) == "spam")
-    ham = next(raw for raw in (corpus_message("ham", 2000 + i)[0] for i in range(20)) if verdict(raw) == "ham")
+    ham = next(raw for raw in (corpus_message("ham", 300 + i)[0] for i in range(20)) if verdict(raw) == "ham")
     send_raw(inst, b"X-Tern-Test: to-junk\r\n" + spam)
     send_raw(inst, b"X-Tern-Test: to-inbox\r\n" + ham)
     box = inst.maildir("alice")
@@ -295,10 +297,10 @@ def test_moving_into_junk_with_imaplib_changes_the_next_score(make_instance):
         assert r["status"] == "ok", r
         return float(r["score"])
 
-    # a held-out spam the classifier lets through to the inbox
-    raw = next((r for r in (corpus_message("spam", 1000 + i)[0] for i in range(60)) if score(r) < 0.9), None)
+    # a held-out spam the classifier lets through to the inbox (below bayes_spam_cutoff, 0.80)
+    raw = next((r for r in (corpus_message("spam", 1000 + i)[0] for i in range(60)) if score(r) < 0.8), None)
     if raw is None:
-        pytest.skip("every candidate spam already scores >= 0.9")
+        pytest.skip("every candidate spam already scores >= 0.8")
     raw = b"X-Tern-Test: train-me\r\n" + raw
     before = score(raw)
     bob_before = score(raw, "bob@example.test")

@@ -211,6 +211,50 @@ TEST_CASE("tokeniser: words, punctuation, addresses, long runs, CJK", "[bayes]")
     CHECK(t.count("SPAM") == 0);  // lower-cased
 }
 
+TEST_CASE("tokeniser: quoted links, mailto queries and software versions in Received", "[bayes]") {
+    struct row {
+        const char* what;
+        std::string msg;
+        std::vector<std::string> want, never;
+    };
+    const std::vector<row> rows = {
+        {"a quoted or bracketed link in plain text",
+         "\nsee href=\"http://www.Deals.Example/Win now, <http://other.example/x> or (https://third.example)\n",
+         {"proto:http", "proto:https", "url:www.deals.example", "url:deals.example", "url:win",
+          "url:other.example", "url:third.example"},
+         {"proto:\"http", "proto:<http", "proto:(https"}},
+        {"a mailto link with a query",
+         "Content-Type: text/html\n\n<a href=\"mailto:remove@lists.example.org?subject=remove&x=1\">x</a>\n",
+         {"email:lists.example.org", "email:example.org", "email:name:remove"},
+         {"email:lists.example.org?subject=remove&x=1", "email:example.org?subject=remove&x=1"}},
+        {"an address with a query written in text", "\nmail to sales@shop.example?subject=buy today\n",
+         {"email:shop.example", "email:name:sales"},
+         {"email:shop.example?subject=buy"}},
+        {"software versions in Received are not host names",
+         "Received: from pop.example.net [192.0.2.9]\n\tby localhost with POP3 (fetchmail-5.9.0)\n"
+         "\tfor k@localhost (single-drop); Wed, 04 Dec 2002 02:24:29 +0100\n"
+         "Received: from relay.example.org (8.11.6/8.11.6) by mx.example.com (v4.1.40); Wed, 4 Dec 2002\n\nhi\n",
+         {"received:pop.example.net", "received:example.net", "received:ip:192.0.2", "received:relay.example.org",
+          "received:mx.example.com", "received:count:2"},
+         {"received:fetchmail-5.9.0", "received:9.0", "received:v4.1.40", "received:1.40", "received:8.11.6",
+          "received:ip:8.11"}},
+    };
+    for (const auto& r : rows) {
+        INFO(r.what);
+        auto t = tokens_of(r.msg);
+        for (const auto& w : r.want) {
+            INFO(w);
+            CHECK(t.count(w) == 1);
+        }
+        for (const auto& w : r.never) {
+            INFO(w);
+            CHECK(t.count(w) == 0);
+        }
+        // tokenising again gives the same set (no state kept between calls)
+        CHECK(tokens_of(r.msg) == t);
+    }
+}
+
 TEST_CASE("tokeniser: limits on bytes read, tokens and token length", "[bayes]") {
     std::string msg = "Subject: limits\n\n";
     for (int i = 0; i < 3000; i++) msg += "word" + std::to_string(i) + " ";
@@ -399,9 +443,9 @@ TEST_CASE("settings from main.cf: defaults and bad values", "[bayes]") {
     CHECK(s.score.robs == 0.45);
     CHECK(s.score.robx == 0.5);
     CHECK(s.score.min_dev == 0.1);
-    CHECK(s.score.spam_cutoff == 0.95);
+    CHECK(s.score.spam_cutoff == 0.80);
     CHECK(s.score.ham_cutoff == 0.20);
-    CHECK(s.score.max_discriminators == 150);
+    CHECK(s.score.max_discriminators == 60);
     CHECK(s.limits.max_bytes == 512 * 1024);
     CHECK(s.limits.max_tokens == 5000);
     CHECK(s.cache_bytes == 64u << 20);
