@@ -89,7 +89,7 @@ def main():
             c = (c[0], 1, c[2])
         rows.append(("integration", c))
 
-    fuzz_secs = int(os.environ.get("TERN_FUZZ_SECONDS", "10"))
+    fuzz_secs = int(os.environ.get("TERN_FUZZ_SECONDS", "5"))
     if part("fuzz") and fuzz_secs > 0:
         import shutil
         if shutil.which("clang++"):
