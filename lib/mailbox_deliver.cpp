@@ -144,7 +144,9 @@ bool sizes_from_name(std::string_view base, uint64_t& size, uint64_t& wire) {
 }
 
 status make_maildir(const std::string& dir) {
-    for (const char* sub : {"/tmp", "/new", "/cur"}) {
+    // new/ last: a reader that finds new/ (the usual "is it a maildir" test)
+    // finds cur/ and tmp/ too
+    for (const char* sub : {"/cur", "/tmp", "/new"}) {
         if (!make_dirs(dir + sub, 0700)) return status::from_errno("mkdir " + dir + sub);
     }
     std::string base = basename_of(dir);
