@@ -3,6 +3,7 @@
 // after a rebuild, map_list order and errors, cidr parsing, net_list.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <filesystem>
 #include <thread>
 #include <unistd.h>
@@ -586,4 +587,33 @@ TEST_CASE("net_list: literals, negation, tables, first match wins", "[maps]") {
     REQUIRE(defaults);
     CHECK(defaults->match("127.1.2.3") == match_result::yes);
     CHECK(defaults->match("::2") == match_result::no);
+}
+
+TEST_CASE("a table says when its file was replaced or rewritten (for chrooted daemons)", "[maps]") {
+    temp_dir dir;
+    std::string p = dir.file("t", "a 1\n");
+    std::vector<config_error> errors;
+    auto t = open_table("texthash:" + p, map_options{}, errors);
+    REQUIRE(t);
+    REQUIRE(errors.empty());
+    CHECK_FALSE(t->changed_behind_jail());
+    // replaced by a rename (as newaliases and tern-map write): the old file is unlinked
+    dir.file("t", "a 2\n");
+    CHECK(t->changed_behind_jail());
+    // a table loaded again is current; a rewrite in place (new size) counts too
+    auto t2 = open_table("texthash:" + p, map_options{}, errors);
+    REQUIRE(t2);
+    CHECK_FALSE(t2->changed_behind_jail());
+    {
+        unique_fd fd(::open(p.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+        REQUIRE(fd);
+        REQUIRE(::write(fd.get(), "b 3\n", 4) == 4);
+    }
+    CHECK(t2->changed_behind_jail());
+    // outside a chroot nobody needs the report: daemons reopen by path there
+    CHECK(table_changed_behind_jail().empty());
+    // tables that are not files never change behind anyone
+    auto s = open_table("static:x", map_options{}, errors);
+    REQUIRE(s);
+    CHECK_FALSE(s->changed_behind_jail());
 }
