@@ -51,6 +51,12 @@ class Tern:
         # (smtpd_client_event_limit_exceptions); tern has no exception list,
         # so the same effective setting is "no limit" (100-session runs).
         self.set_main_cf({"smtpd_client_connection_count_limit": "0"})
+        # Like for like: the rivals run no spam filter, so neither does tern
+        # (tern init turns spamd's content check on; it costs about a quarter
+        # of a single session's rate, docs/performance.md).
+        # TERN_BENCH_CONTENT_CHECK=1 keeps it.
+        if os.environ.get("TERN_BENCH_CONTENT_CHECK") != "1":
+            self.set_main_cf({"smtpd_content_check_service": ""})
         if main_cf:
             self.set_main_cf(main_cf)
 
