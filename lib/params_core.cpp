@@ -34,6 +34,7 @@ const param_def rows[] = {
     // master
     {"master_restart_min_delay", T::time, "1s", "Delay before restarting a daemon that exited unexpectedly.", 0, DAY},
     {"master_restart_max_delay", T::time, "60s", "Longest restart delay for a daemon that keeps dying (the delay doubles).", 1, DAY},
+    {"master_listen_backlog", T::integer, "4096", "Connections the kernel queues for a listener before its daemon accepts them (capped by net.core.somaxconn) (a tern addition).", 16, 65535},
     {"master_stop_timeout", T::time, "10s", "How long master waits for its children at stop before killing them.", 1, 3600},
     {"service_drain_timeout", T::time, "60s", "How long an old daemon may finish its sessions after a reload or stop.", 0, 3600},
     {"ipc_timeout", T::time, "300s", "Time limit for a request over an internal UNIX socket.", 1, DAY},

@@ -146,7 +146,7 @@ int server_main(int argc, char** argv, server_hooks& hooks) {
         auto l = std::make_unique<server::listener>();
         l->self = &srv;
         l->index = static_cast<size_t>(i);
-        l->l.reset(evconnlistener_new(srv.loop.base(), &server::accept_cb, l.get(), LEV_OPT_CLOSE_ON_FREE, -1, fd));
+        l->l.reset(evconnlistener_new(srv.loop.base(), &server::accept_cb, l.get(), LEV_OPT_CLOSE_ON_FREE, 0, fd));  // 0: the master listens already (master_listen_backlog); -1 would shrink it to 128
         if (!l->l) log::fatal("cannot listen on inherited fd %d", fd);
         srv._listeners.push_back(std::move(l));
     }

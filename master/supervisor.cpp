@@ -55,7 +55,7 @@ bool supervisor::bind(service& s, std::string& err) {
     if (e.type == "unix") {
         std::string dir = _cfg.get("queue_directory") + (e.private_ ? "/private" : "/public");
         std::string path = dir + "/" + e.name;
-        auto fd = listen_unix(path, e.private_ ? 0600 : 0666, 512, err);
+        auto fd = listen_unix(path, e.private_ ? 0600 : 0666, static_cast<int>(_cfg.get_int("master_listen_backlog")), err);
         if (!fd) return false;
         if (::geteuid() == 0) {
             // the unprivileged daemon and its clients must reach the socket
@@ -86,7 +86,7 @@ bool supervisor::bind(service& s, std::string& err) {
             bool is6 = h.find(':') != std::string::npos;
             if ((is6 && !v6) || (!is6 && !v4)) continue;
         }
-        auto fds = listen_inet(h, port, 512, err);
+        auto fds = listen_inet(h, port, static_cast<int>(_cfg.get_int("master_listen_backlog")), err);
         if (fds.empty()) {
             // ::1 may be missing on hosts without IPv6; do not fail the whole start for it
             if (h == "::1") {
