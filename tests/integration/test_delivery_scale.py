@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from conftest import SANITIZED, wait_for
 from deliverytest import FIXTURE, owner_ids, wait_queue_empty
 
 N = 20000
@@ -68,6 +68,9 @@ def test_deferred_queue_larger_than_the_active_set(make_instance):
           f"active/ at most {max_active}; qmgr RSS {base_rss} -> {max_rss} kB")
     assert delivered == N
     assert max_active <= LIMIT
-    # far below what 20,000 messages in memory would take, and bounded by the active set
-    assert max_rss - base_rss < 60 * 1024
+    # far below what 20,000 messages in memory would take, and bounded by the
+    # active set (not under ASan: its quarantine keeps up to 256 MB of freed
+    # memory resident, so RSS says nothing about what the qmgr holds)
+    if not SANITIZED:
+        assert max_rss - base_rss < 60 * 1024
     wait_queue_empty(inst, 60)
