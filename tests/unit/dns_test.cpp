@@ -19,6 +19,7 @@
 #include "lib/dns.hpp"
 #include "lib/event.hpp"
 #include "lib/fd.hpp"
+#include "tests/unit/dns_server_fixture.hpp"
 
 #ifndef TERN_SRCDIR
 #error "TERN_SRCDIR must name the source tree (tests/local.mk)"
@@ -590,91 +591,9 @@ TEST_CASE("options::from_config", "[dns]") {
 
 namespace {
 
-// tests/tools/dns_server.py as a child process on a free port.
-class dns_server {
-public:
-    dns_server(const std::string& zone, const std::vector<std::string>& extra = {}) {
-        char tmpl[] = "/tmp/tern-dnstest.XXXXXX";
-        REQUIRE(mkdtemp(tmpl));
-        _dir = tmpl;
-        _zone = _dir + "/zone";
-        REQUIRE(write_file_atomic(_zone, zone, 0600));
-        int in[2], out[2];
-        REQUIRE(pipe2(in, O_CLOEXEC) == 0);
-        REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-        std::vector<std::string> args{"/usr/bin/python3", TERN_SRCDIR "/tests/tools/dns_server.py", "--zone", _zone};
-        args.insert(args.end(), extra.begin(), extra.end());
-        _pid = fork();
-        REQUIRE(_pid >= 0);
-        if (_pid == 0) {
-            dup2(in[0], 0);
-            dup2(out[1], 1);
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            execv(argv[0], argv.data());
-            _exit(127);
-        }
-        close(in[0]);
-        close(out[1]);
-        _in.reset(in[1]);
-        _out.reset(out[0]);
-        auto line = read_line(10000);
-        REQUIRE(line.rfind("PORT ", 0) == 0);
-        _port = std::stoi(line.substr(5));
-    }
-    ~dns_server() {
-        _in.reset();  // closing stdin stops it
-        int st;
-        for (int i = 0; i < 100; ++i) {
-            if (waitpid(_pid, &st, WNOHANG) == _pid) {
-                _pid = -1;
-                break;
-            }
-            usleep(20000);
-        }
-        if (_pid > 0) {
-            kill(_pid, SIGKILL);
-            waitpid(_pid, &st, 0);
-        }
-        unlink(_zone.c_str());
-        rmdir(_dir.c_str());
-    }
-    int port() const { return _port; }
-    // One stdin command; true when the server said OK.
-    bool command(const std::string& cmd) {
-        std::string l = cmd + "\n";
-        if (!write_all(_in.get(), l)) return false;
-        return read_line(5000) == "OK";
-    }
-    options opts(std::chrono::milliseconds timeout = 5000ms) const {
-        options o;
-        o.system = false;
-        o.forwarders = {"127.0.0.1@" + std::to_string(_port)};
-        o.timeout = timeout;
-        return o;
-    }
-
-private:
-    std::string read_line(int timeout_ms) {
-        std::string line;
-        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-        for (;;) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-            if (left.count() <= 0) return line;
-            pollfd p{_out.get(), POLLIN, 0};
-            if (poll(&p, 1, int(left.count())) <= 0) continue;
-            char c;
-            if (read(_out.get(), &c, 1) != 1) return line;
-            if (c == '\n') return line;
-            line += c;
-        }
-    }
-    std::string _dir, _zone;
-    pid_t _pid = -1;
-    unique_fd _in, _out;
-    int _port = 0;
-};
+// tests/tools/dns_server.py as a child process (the fixture spf_test and
+// dnsbl_test use too).
+using tern::testing::dns_server;
 
 std::string test_zone() {
     std::string z = R"($ORIGIN example.test.
@@ -711,7 +630,7 @@ private.invalid. IN A 127.0.0.33
 TEST_CASE("resolver against a real DNS server", "[dns]") {
     dns_server srv(test_zone(), {"--servfail", "broken.example.test", "--timeout", "slow.example.test"});
     std::string err;
-    auto r = blocking_resolver::create(srv.opts(), err);
+    auto r = blocking_resolver::create(srv.opts(5000ms), err);
     REQUIRE(r);
     INFO(err);
 
@@ -1048,7 +967,7 @@ TEST_CASE("resolver: lookup_raw asks escaped names", "[dns]") {
     dns_server srv(test_zone());
     event_loop loop;
     std::string err;
-    auto res = resolver::create(loop, srv.opts(), err);
+    auto res = resolver::create(loop, srv.opts(5000ms), err);
     REQUIRE(res);
     std::optional<result> got;
     auto q = res->lookup_raw("MX1.example.test", rr_type::a, [&](const result& r) {
