@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,22 +35,6 @@ uint8_t parse_notify(const std::string& v) {
     return n;
 }
 
-// Become uid/gid for good (the child never goes back). extra_gid: a
-// supplementary group (the spool directory's) or -1.
-bool become(uid_t uid, gid_t gid, gid_t extra_gid, std::string& err) {
-    gid_t groups[2] = {gid, extra_gid};
-    int n = extra_gid != static_cast<gid_t>(-1) && extra_gid != gid ? 2 : 1;
-    if (::setgroups(static_cast<size_t>(n), groups) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
-        err = std::string("cannot switch to uid ") + std::to_string(uid) + ": " + std::strerror(errno);
-        return false;
-    }
-    if (uid != 0 && ::setuid(0) == 0) {
-        err = "could regain root after dropping privileges";
-        return false;
-    }
-    return true;
-}
-
 }  // namespace
 
 agent::agent(event_loop& loop, agent_settings s, std::unique_ptr<resolver> r)
@@ -62,6 +47,10 @@ agent::~agent() {
             ::kill(t->pid, SIGKILL);
             ::waitpid(t->pid, nullptr, 0);
         }
+    }
+    for (auto& [id, w] : _workers) {
+        ::kill(w->pid, SIGKILL);
+        ::waitpid(w->pid, nullptr, 0);
     }
 }
 
@@ -173,12 +162,255 @@ void agent::resolve_all(job& j) {
 }
 
 void agent::start_tasks() {
-    while (!_waiting.empty() && _running.size() < _s.process_limit) {
+    if (_starting) return;  // called again from a task_finished below: the loop goes on
+    _starting = true;
+    while (!_waiting.empty()) {
+        auto jit = _jobs.find(_waiting.front()->job);
+        if (jit == _jobs.end()) {
+            _waiting.pop_front();
+            continue;
+        }
+        task& front = *_waiting.front();
+        if (!pooled(front)) {
+            if (processes() >= _s.process_limit && !retire_an_idle_worker()) break;
+            auto t = std::move(_waiting.front());
+            _waiting.pop_front();
+            launch(std::move(t));
+            continue;
+        }
+        worker_identity who = identity_for(front.l);
+        worker* w = idle_worker(who);
+        if (!w && processes() >= _s.process_limit && !retire_an_idle_worker()) break;
         auto t = std::move(_waiting.front());
         _waiting.pop_front();
-        if (!_jobs.count(t->job)) continue;
-        launch(std::move(t));
+        job& j = *jit->second;
+        delivery_op op;
+        std::string err;
+        if (!prepare_op(*t, j, op, err) || (!w && !(w = spawn_worker(who, err)))) {
+            uint64_t id = t->id;
+            _running.emplace(id, std::move(t));
+            task_finished(id, "4.3.0", err);
+            continue;
+        }
+        dispatch(*w, std::move(t), op, j.fd.get());
     }
+    _starting = false;
+}
+
+bool agent::pooled(const task& t) const {
+    if (t.forward) return false;
+    return t.l.kind == leaf_kind::maildir || t.l.kind == leaf_kind::mbox || t.l.kind == leaf_kind::file;
+}
+
+worker_identity agent::identity_for(const leaf& l) const {
+    worker_identity who;
+    if (!_s.privileged || ::geteuid() != 0) return who;  // an unprivileged instance: one identity
+    who.uid = l.as.uid;
+    who.gid = l.as.gid;
+    if ((l.kind == leaf_kind::file || l.kind == leaf_kind::command) && who.uid == 0) {
+        who.uid = _s.default_privs.uid;  // never as root
+        who.gid = _s.default_privs.gid;
+    }
+    if (l.kind == leaf_kind::mbox && dirname_of(l.dest) == _s.spool_dir) {
+        // a group-writable spool (root:mail 2775): its group is needed for
+        // the dotlock; never group root
+        struct stat sd;
+        if (::stat(_s.spool_dir.c_str(), &sd) == 0 && (sd.st_mode & S_IWGRP) && sd.st_gid != 0)
+            who.extra_gid = sd.st_gid;
+    }
+    return who;
+}
+
+bool agent::prepare_op(const task& t, const job& j, delivery_op& op, std::string& err) {
+    const leaf& l = t.l;
+    const auto& env = j.info.env;
+    op.sender = env.sender;
+    op.offset = j.info.message_offset;
+    op.length = j.info.message_length;
+    op.prefix = trace_headers(env.sender, l.address);
+    op.dest = l.dest;
+    switch (l.kind) {
+    case leaf_kind::maildir: {
+        op.kind = op_kind::maildir;
+        if (j.facts.spam && !_s.spam_folder.empty()) {
+            if (op.dest.back() != '/') op.dest += '/';
+            op.dest += "." + _s.spam_folder;  // a maildir++ folder
+            op.note = " folder " + _s.spam_folder;
+        }
+        while (op.dest.size() > 1 && op.dest.back() == '/') op.dest.pop_back();
+        return true;
+    }
+    case leaf_kind::mbox: {
+        op.kind = op_kind::mbox;
+        bool in_spool = dirname_of(l.dest) == _s.spool_dir;
+        if (in_spool && _s.privileged && ::geteuid() == 0) {
+            // the spool belongs to root (and group mail): create a missing
+            // mailbox for its user, owned by the user at once
+            worker_identity who = identity_for(l);
+            unique_fd fd(::open(l.dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+            if (fd && ::fchown(fd.get(), who.uid, who.gid) != 0) {
+                err = "chown " + l.dest + ": " + errno_text();
+                return false;
+            }
+        }
+        return true;
+    }
+    case leaf_kind::file: op.kind = op_kind::file; return true;
+    default: break;
+    }
+    err = "not a mailbox or file delivery";
+    return false;
+}
+
+agent::worker* agent::idle_worker(const worker_identity& who) {
+    for (auto& [id, w] : _workers)
+        if (w->task == 0 && w->who == who) return w.get();
+    return nullptr;
+}
+
+agent::worker* agent::spawn_worker(const worker_identity& who, std::string& err) {
+    int sv[2] = {-1, -1};
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        err = "cannot start a delivery process: socketpair: " + errno_text();
+        return nullptr;
+    }
+    unique_fd mine(sv[0]), theirs(sv[1]);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        err = "cannot start a delivery process: " + errno_text();
+        return nullptr;
+    }
+    if (pid == 0) {
+        worker_settings ws;
+        ws.mailbox_size_limit = _s.mailbox_size_limit;
+        ws.mbox_limits = _s.mbox_limits;
+        worker_main(std::move(theirs), who, _s.privileged && ::geteuid() == 0, _parent_pid, ws);
+    }
+    theirs.reset();
+    auto w = std::make_unique<worker>();
+    w->id = _next_worker++;
+    w->pid = pid;
+    w->who = who;
+    w->sock = std::move(mine);
+    set_nonblocking(w->sock.get());
+    w->self = this;
+    w->ev.reset(event_new(_loop.base(), w->sock.get(), EV_READ | EV_PERSIST, &agent::on_worker, w.get()));
+    event_add(w->ev.get(), nullptr);
+    uint64_t id = w->id;
+    w->idle = std::make_unique<timer>(_loop, [this, id] {
+        retire(id);
+        start_tasks();
+    });
+    pid_t kpid = pid;
+    w->killer = std::make_unique<timer>(_loop, [kpid] { ::kill(kpid, SIGKILL); });
+    worker* raw = w.get();
+    _workers.emplace(id, std::move(w));
+    return raw;
+}
+
+bool agent::retire_an_idle_worker() {
+    // the least used idle worker of another identity makes room
+    for (auto& [id, w] : _workers)
+        if (w->task == 0) {
+            retire(id);
+            return true;
+        }
+    return false;
+}
+
+void agent::retire(uint64_t worker_id) {
+    auto it = _workers.find(worker_id);
+    if (it == _workers.end()) return;
+    auto w = std::move(it->second);
+    _workers.erase(it);
+    if (w->ev) event_del(w->ev.get());
+    if (w->idle) w->idle->stop();
+    if (w->killer) w->killer->stop();
+    // idle (or hung): nothing of a delivery is lost by killing it
+    ::kill(w->pid, SIGKILL);
+    while (::waitpid(w->pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    w->sock.reset();
+    _loop.defer_delete(std::move(w));
+}
+
+void agent::dispatch(worker& w, std::unique_ptr<task> t, const delivery_op& op, int queue_fd) {
+    uint64_t id = t->id;
+    t->worker_id = w.id;
+    _running.emplace(id, std::move(t));
+    if (w.idle) w.idle->stop();
+    if (!send_op(w.sock.get(), op, queue_fd)) {
+        std::string why = "cannot hand the delivery to its process: " + errno_text();
+        retire(w.id);
+        task_finished(id, "4.3.0", why);
+        return;
+    }
+    w.task = id;
+    w.killer->start(std::chrono::seconds(_s.command_time_limit + 60));
+}
+
+void agent::on_worker(int fd, short, void* arg) noexcept {
+    auto* w = static_cast<worker*>(arg);
+    guard("local worker", [&] {
+        agent* self = w->self;
+        char buf[2048];
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        if (n > 0 && w->task != 0) {
+            std::string line(buf, static_cast<size_t>(n));
+            auto sp = line.find(' ');
+            std::string status = "4.3.0", text = "malformed reply from a delivery process";
+            if (sp != std::string::npos && sp >= 5 && sp <= 7) {
+                status = line.substr(0, sp);
+                text = line.substr(sp + 1);
+            }
+            self->worker_done(*w, status, text);
+            return;
+        }
+        // EOF, an error or a reply nobody asked for: the worker is gone
+        uint64_t task = w->task;
+        pid_t pid = w->pid;
+        int st = 0;
+        bool reaped = false;
+        if (n == 0) {
+            while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+            }
+            reaped = true;
+        }
+        w->task = 0;
+        uint64_t wid = w->id;
+        if (reaped) {
+            // already reaped: retire must not wait for it again
+            auto it = self->_workers.find(wid);
+            if (it != self->_workers.end()) {
+                auto owned = std::move(it->second);
+                self->_workers.erase(it);
+                if (owned->ev) event_del(owned->ev.get());
+                owned->idle->stop();
+                owned->killer->stop();
+                self->_loop.defer_delete(std::move(owned));
+            }
+        } else {
+            self->retire(wid);
+        }
+        if (task != 0) {
+            std::string text = "delivery process failed";
+            if (reaped && WIFSIGNALED(st)) text = "delivery process killed by signal " + std::to_string(WTERMSIG(st));
+            else if (reaped && WIFEXITED(st)) text += " (exit status " + std::to_string(WEXITSTATUS(st)) + ")";
+            self->task_finished(task, "4.3.0", text);
+        } else {
+            self->start_tasks();
+        }
+    });
+}
+
+void agent::worker_done(worker& w, const std::string& status, const std::string& text) {
+    uint64_t task = w.task;
+    w.task = 0;
+    w.killer->stop();
+    if (++w.uses >= _s.worker_max_use) retire(w.id);
+    else w.idle->start(std::chrono::seconds(_s.worker_idle_time));
+    task_finished(task, status, text);
 }
 
 void agent::launch(std::unique_ptr<task> t) {
@@ -204,6 +436,7 @@ void agent::launch(std::unique_ptr<task> t) {
         child_main(*t, *jit->second, p[1]);
     }
     ::close(p[1]);
+    ++_children;
     t->pid = pid;
     t->result.reset(p[0]);
     set_nonblocking(p[0]);
@@ -234,6 +467,7 @@ void agent::on_result(int fd, short, void* arg) noexcept {
         while (::waitpid(t->pid, &st, 0) < 0 && errno == EINTR) {
         }
         t->pid = -1;
+        if (t->self->_children > 0) --t->self->_children;
         std::string status = "4.3.0", text;
         std::string line = t->out.substr(0, t->out.find('\n'));
         auto sp = line.find(' ');
@@ -364,34 +598,17 @@ void agent::maybe_reply(uint64_t job_id) {
 }
 
 store_result agent::run_leaf(const task& t, const job& j) {
+    // commands and forwards only: mailboxes and files go to workers
     const leaf& l = t.l;
     const auto& env = j.info.env;
     message_source src;
     src.fd = j.fd.get();
     src.offset = j.info.message_offset;
     src.length = j.info.message_length;
-
-    uid_t uid = l.as.uid;
-    gid_t gid = l.as.gid;
-    gid_t extra = static_cast<gid_t>(-1);
-    bool in_spool = (l.kind == leaf_kind::mbox) && dirname_of(l.dest) == _s.spool_dir;
-    if ((l.kind == leaf_kind::file || l.kind == leaf_kind::command) && uid == 0) {
-        uid = _s.default_privs.uid;  // never as root
-        gid = _s.default_privs.gid;
-    }
     if (_s.privileged && ::geteuid() == 0) {
-        if (in_spool) {
-            // the spool belongs to root (and group mail): create a missing
-            // mailbox for its user before becoming the user
-            // a group-writable spool (root:mail 2775): its group is needed for
-            // the dotlock; never group root
-            struct stat sd;
-            if (::stat(_s.spool_dir.c_str(), &sd) == 0 && (sd.st_mode & S_IWGRP) && sd.st_gid != 0) extra = sd.st_gid;
-            unique_fd fd(::open(l.dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-            if (fd && ::fchown(fd.get(), uid, gid) != 0) return {"4.3.0", "chown " + l.dest + ": " + errno_text()};
-        }
+        worker_identity who = identity_for(l);
         std::string err;
-        if (!become(uid, gid, extra, err)) return {"4.3.0", err};
+        if (!become(who.uid, who.gid, who.extra_gid, err)) return {"4.3.0", err};
     }
     if (t.forward) {
         auto& r = j.rcpts[t.rcpt];
@@ -410,24 +627,7 @@ store_result agent::run_leaf(const task& t, const job& j) {
         return store_forward(fj, src);
     }
     src.prefix = trace_headers(env.sender, l.address);
-    switch (l.kind) {
-    case leaf_kind::maildir: {
-        std::string dir = l.dest;
-        if (j.facts.spam && !_s.spam_folder.empty()) {
-            if (dir.back() != '/') dir += '/';
-            dir += "." + _s.spam_folder;  // a maildir++ folder
-        }
-        while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-        auto r = store_maildir(dir, src, _s.mailbox_size_limit);
-        if (r.status[0] == '2' && j.facts.spam && !_s.spam_folder.empty()) r.text += " folder " + _s.spam_folder;
-        return r;
-    }
-    case leaf_kind::mbox: return store_mbox(l.dest, env.sender, src, _s.mbox_limits, _s.mailbox_size_limit, false);
-    case leaf_kind::file: {
-        if (l.dest.back() == '/') return store_maildir(l.dest, src, _s.mailbox_size_limit);
-        return store_mbox(l.dest, env.sender, src, _s.mbox_limits, _s.mailbox_size_limit, true);
-    }
-    case leaf_kind::command: {
+    if (l.kind == leaf_kind::command) {
         command_env c;
         c.command = l.dest;
         c.home = l.as.home;
@@ -441,8 +641,6 @@ store_result agent::run_leaf(const task& t, const job& j) {
         c.time_limit = _s.command_time_limit;
         return store_command(c, src);
     }
-    case leaf_kind::forward: break;
-    }
     return {"4.3.0", "nothing to do"};
 }
 
@@ -452,6 +650,8 @@ void agent::child_main(const task& t, const job& j, int result_fd) {
     if (::getppid() != _parent_pid) _exit(1);
     for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGCHLD, SIGPIPE}) ::signal(sig, SIG_DFL);
     ::signal(SIGPIPE, SIG_IGN);
+    // the workers' sockets are not this child's business
+    for (auto& [id, w] : _workers) w->sock.reset();
     store_result r;
     try {
         r = run_leaf(t, j);

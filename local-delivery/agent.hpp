@@ -1,15 +1,19 @@
 // agent.hpp - local-delivery's request handling: for each recipient of a
 // delivery request (docs/internal-protocols.md) resolve it (resolve.hpp),
-// then run each resulting delivery in its own child process that becomes
-// the right user (store.hpp), at most local_delivery_process_limit at once,
-// and answer one result per recipient. Remote addresses of an expansion
+// then run each resulting delivery as the right user (store.hpp): mailbox
+// and file deliveries in long-lived workers of that identity (worker.hpp),
+// commands and forwards in a child process of their own; at most
+// local_delivery_process_limit processes at once (workers, idle ones
+// included, and children); answer one result per recipient. Remote addresses of an expansion
 // are queued as one new message per recipient, only after the recipient's
 // local deliveries succeeded (so a retry does not forward twice).
 // Called by local-delivery/main.cpp.
 // SECURITY: this process stays root (it must become each recipient); it
-// only resolves names and forks. Every delivery runs in a child that has
-// dropped to the leaf's uid/gid before touching a mailbox, a file or a
-// command; children die with the parent (PR_SET_PDEATHSIG). The request
+// only resolves names, creates a missing spool mbox for its user, and
+// forks. Every delivery runs in a process that has dropped to the leaf's
+// uid/gid before touching a mailbox, a file or a command; a worker serves
+// only the identity it became; children and workers die with the parent
+// (PR_SET_PDEATHSIG). The request
 // comes from the qmgr over private/local; its queue file name is checked
 // to be active/<queue ID>.
 #pragma once
@@ -30,6 +34,7 @@
 #include "local-delivery/headers.hpp"
 #include "local-delivery/resolve.hpp"
 #include "local-delivery/store.hpp"
+#include "local-delivery/worker.hpp"
 
 namespace tern::local {
 
@@ -40,6 +45,8 @@ struct agent_settings {
     std::string spam_folder = "Junk";
     int command_time_limit = 1000;
     size_t process_limit = 100;
+    int worker_idle_time = 60;        // seconds an idle worker is kept
+    unsigned worker_max_use = 1000;   // deliveries before a worker is replaced
     size_t header_limit = 1u << 20;
     mailbox::limits mbox_limits;
     std::string spool_dir = "/var/mail";
@@ -57,6 +64,9 @@ public:
 
     void handle(const attr_list& req, attr_responder respond);
     size_t busy() const { return _jobs.size(); }
+    // processes now: children of their own plus workers (idle included)
+    size_t processes() const { return _children + _workers.size(); }
+    size_t workers() const { return _workers.size(); }
 
 private:
     struct rcpt_state {
@@ -87,7 +97,8 @@ private:
         size_t rcpt = 0;
         leaf l;
         bool forward = false;
-        pid_t pid = -1;
+        pid_t pid = -1;        // a child of its own
+        uint64_t worker_id = 0;   // or the worker doing it
         unique_fd result;
         event_ptr ev;
         std::string out;
@@ -95,9 +106,32 @@ private:
         agent* self = nullptr;
     };
 
+    struct worker {
+        uint64_t id = 0;
+        pid_t pid = -1;
+        worker_identity who;
+        unique_fd sock;
+        event_ptr ev;
+        uint64_t task = 0;   // 0: idle
+        unsigned uses = 0;
+        std::unique_ptr<timer> idle, killer;
+        agent* self = nullptr;
+    };
+
     void resolve_all(job& j);
     void start_tasks();
     void launch(std::unique_ptr<task> t);
+    // a mailbox or file delivery: what a worker would do, and as whom
+    bool pooled(const task& t) const;
+    worker_identity identity_for(const leaf& l) const;
+    bool prepare_op(const task& t, const job& j, delivery_op& op, std::string& err);
+    worker* idle_worker(const worker_identity& who);
+    worker* spawn_worker(const worker_identity& who, std::string& err);
+    bool retire_an_idle_worker();
+    void retire(uint64_t worker_id);
+    void dispatch(worker& w, std::unique_ptr<task> t, const delivery_op& op, int queue_fd);
+    static void on_worker(int fd, short, void* arg) noexcept;
+    void worker_done(worker& w, const std::string& status, const std::string& text);
     [[noreturn]] void child_main(const task& t, const job& j, int result_fd);
     store_result run_leaf(const task& t, const job& j);
     static void on_result(int fd, short, void* arg) noexcept;
@@ -112,7 +146,10 @@ private:
     std::map<uint64_t, std::unique_ptr<job>> _jobs;
     std::deque<std::unique_ptr<task>> _waiting;
     std::map<uint64_t, std::unique_ptr<task>> _running;
-    uint64_t _next_job = 1, _next_task = 1;
+    std::map<uint64_t, std::unique_ptr<worker>> _workers;
+    size_t _children = 0;  // running tasks with a process of their own
+    uint64_t _next_job = 1, _next_task = 1, _next_worker = 1;
+    bool _starting = false;  // start_tasks is running (no recursion)
     pid_t _parent_pid = 0;
     std::shared_ptr<bool> _alive = std::make_shared<bool>(true);  // for posted callbacks
 };

@@ -6,7 +6,8 @@ local_delivery_liblocal_a_SOURCES = \
 	local-delivery/headers.cpp local-delivery/headers.hpp \
 	local-delivery/resolve.cpp local-delivery/resolve.hpp \
 	local-delivery/store.cpp local-delivery/store.hpp \
-	local-delivery/targets.cpp local-delivery/targets.hpp
+	local-delivery/targets.cpp local-delivery/targets.hpp \
+	local-delivery/worker.cpp local-delivery/worker.hpp
 UNIT_DAEMON_LIBS += local-delivery/liblocal.a
 
 pkglibexec_PROGRAMS += local-delivery/local-delivery

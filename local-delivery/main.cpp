@@ -173,6 +173,8 @@ void setup(server& srv) {
     as.spam_folder = cfg.get("local_spam_folder");
     as.command_time_limit = static_cast<int>(cfg.get_time("command_time_limit"));
     as.process_limit = static_cast<size_t>(cfg.get_int("local_delivery_process_limit"));
+    as.worker_idle_time = static_cast<int>(cfg.get_time("local_delivery_worker_idle_time"));
+    as.worker_max_use = static_cast<unsigned>(cfg.get_int("local_delivery_worker_max_use"));
     as.header_limit = cfg.get_size("local_header_limit");
     as.mbox_limits = mailbox::limits::from_config(cfg);
     as.spool_dir = rs.mail_spool_directory;

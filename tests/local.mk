@@ -24,6 +24,7 @@ tests_unit_unit_tests_SOURCES = \
 	tests/unit/imap_thread_test.cpp imapd/thread.cpp \
 	tests/unit/ipc_test.cpp \
 	tests/unit/local_resolve_test.cpp \
+	tests/unit/local_worker_test.cpp \
 	tests/unit/log_test.cpp \
 	tests/unit/mailbox_mbox_test.cpp \
 	tests/unit/mailbox_test.cpp \
