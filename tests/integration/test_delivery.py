@@ -15,6 +15,7 @@ import pwd
 import random
 import re
 import shutil
+import signal
 import subprocess
 import time
 
@@ -22,7 +23,7 @@ import pytest
 
 from conftest import wait_for
 from deliverytest import (add_vmailbox, dsn_fields, dsns, maildir_messages, mailq, message, set_aliases,
-                          shared_dir, submit, subjects, wait_maildir, wait_queue_empty)
+                          service_pid, shared_dir, submit, subjects, wait_maildir, wait_queue_empty)
 
 FAST = {"queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
         "transport_retry_time": "2s"}
@@ -464,3 +465,77 @@ def test_system_user_home_maildir(make_instance, system_user):
     got = wait_maildir(md, 1)
     assert got[0]["Subject"] == "home maildir"
     assert os.stat(os.path.join(md, "new")).st_uid == system_user.pw_uid
+
+
+# ---- mailbox workers: one process per recipient identity, reused
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def proc_uid(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    return -1
+
+
+@pytest.fixture
+def two_system_users():
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("needs root and useradd")
+    made = []
+    try:
+        for _ in range(2):
+            name = "tdw%05d" % random.randrange(100000)
+            home = f"/tmp/{name}-home"
+            subprocess.run(["useradd", "--create-home", "--home-dir", home, "--shell", "/bin/sh", name],
+                           check=True, capture_output=True)
+            os.chmod(home, 0o755)
+            made.append(pwd.getpwnam(name))
+        yield made
+    finally:
+        for u in made:
+            subprocess.run(["userdel", "--remove", u.pw_name], capture_output=True)
+            shutil.rmtree(u.pw_dir, ignore_errors=True)
+
+
+def test_mailbox_workers_switch_users_and_are_replaced(make_instance, two_system_users):
+    """One process slot: deliveries alternate between two users, so the idle
+    worker of one makes room for the other; workers are replaced after
+    local_delivery_worker_max_use deliveries, a killed idle worker is
+    noticed, and idle workers exit after local_delivery_worker_idle_time.
+    Every file is owned by its recipient."""
+    a, b = two_system_users
+    inst = started(make_instance, {"home_mailbox": "Maildir/", "local_delivery_process_limit": "1",
+                                   "local_delivery_worker_max_use": "2",
+                                   "local_delivery_worker_idle_time": "3s"})
+    for k in range(6):
+        u = (a, b)[k % 2]
+        submit(inst, "bob@example.test", [f"{u.pw_name}@localhost"], message(f"to {u.pw_name} #{k}"))
+    for u in (a, b):
+        md = os.path.join(u.pw_dir, "Maildir")
+        got = wait_maildir(md, 3)
+        assert sorted(subjects(got)) == sorted(f"to {u.pw_name} #{k}" for k in range(6) if (a, b)[k % 2] == u)
+        for name in os.listdir(os.path.join(md, "new")):
+            assert os.stat(os.path.join(md, "new", name)).st_uid == u.pw_uid
+    # at most one worker, running as one of the two users
+    local = service_pid(inst, "local")
+    kids = children(local)
+    assert len(kids) <= 1
+    for k in kids:
+        assert proc_uid(k) in (a.pw_uid, b.pw_uid)
+    # kill the idle worker behind the agent's back: the next delivery works
+    if kids:
+        os.kill(kids[0], signal.SIGKILL)
+    submit(inst, "bob@example.test", [f"{a.pw_name}@localhost"], message("after the kill"))
+    got = wait_maildir(os.path.join(a.pw_dir, "Maildir"), 4)
+    assert "after the kill" in subjects(got)
+    # idle workers go away
+    wait_for(lambda: not children(local), 15, what="idle workers exit")
+    assert "status=deferred" not in inst.log()  # the idle kill cost no delivery

@@ -67,4 +67,26 @@ TEST_CASE("imap line ends", "[imap]") {
     CHECK(crlf_to_lf("a\r\nb\r\n") == "a\nb\n");
     CHECK(crlf_to_lf("bare\rcr\r\n") == "bare\rcr\n");
     CHECK(to_crlf(crlf_to_lf("x\r\ny\r\n")) == "x\r\ny\r\n");
+    CHECK(to_crlf("") == "");
+    CHECK(to_crlf("\r\n\n\r") == "\r\n\r\n\r");
+    CHECK(crlf_to_lf("\r\r\n\r") == "\r\n\r");
+    CHECK(crlf_to_lf("") == "");
+    // against the byte-at-a-time definition, on every string over {a, \r, \n} up to 6 bytes
+    const char alpha[] = {'a', '\r', '\n'};
+    for (int len = 0; len <= 6; ++len) {
+        int total = 1;
+        for (int k = 0; k < len; ++k) total *= 3;
+        for (int code = 0; code < total; ++code) {
+            std::string in;
+            for (int k = 0, c = code; k < len; ++k, c /= 3) in += alpha[c % 3];
+            std::string want_crlf, want_lf;
+            for (size_t i = 0; i < in.size(); ++i) {
+                if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) want_crlf += '\r';
+                want_crlf += in[i];
+                if (!(in[i] == '\r' && i + 1 < in.size() && in[i + 1] == '\n')) want_lf += in[i];
+            }
+            CHECK(to_crlf(in) == want_crlf);
+            CHECK(crlf_to_lf(in) == want_lf);
+        }
+    }
 }
