@@ -261,4 +261,62 @@ bool is_loopback(const sock_addr& a) {
     return a.family() == AF_UNIX;
 }
 
+bool send_with_fd(int sock, std::string_view data, int fd) {
+    struct iovec iov{const_cast<char*>(data.data()), data.size()};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl{};
+    struct msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof ctl.buf;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    for (;;) {
+        ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+        if (n >= 0) {
+            if (static_cast<size_t>(n) == data.size()) return true;
+            errno = EMSGSIZE;
+            return false;
+        }
+        if (errno != EINTR) return false;
+    }
+}
+
+ssize_t recv_with_fd(int sock, char* buf, size_t cap, unique_fd& fd, bool& truncated) {
+    fd.reset();
+    truncated = false;
+    struct iovec iov{buf, cap};
+    union {
+        char b[CMSG_SPACE(sizeof(int) * 4)];
+        struct cmsghdr align;
+    } ctl{};
+    struct msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.b;
+    msg.msg_controllen = sizeof ctl.b;
+    ssize_t n;
+    do n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return n;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t k = 0; k < count; ++k) {
+            int got;
+            std::memcpy(&got, CMSG_DATA(c) + k * sizeof(int), sizeof got);
+            if (!fd) fd.reset(got);
+            else unique_fd extra(got);  // one is expected: the rest are closed
+        }
+    }
+    truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+    return n;
+}
+
 }  // namespace tern

@@ -51,4 +51,13 @@ line_status read_line(evbuffer* in, size_t max_len, std::string& line, bool* bar
 
 bool is_loopback(const sock_addr& a);
 
+// One datagram (SOCK_SEQPACKET/SOCK_DGRAM UNIX socket) with a descriptor
+// attached (SCM_RIGHTS). False with errno set; a short send is EMSGSIZE.
+bool send_with_fd(int sock, std::string_view data, int fd);
+// Receive one datagram into buf (at most cap bytes) and the first
+// descriptor that came with it (close-on-exec; any further ones are
+// closed). Returns the byte count, 0 at EOF, -1 with errno set;
+// `truncated` tells that the datagram or its descriptors did not fit.
+ssize_t recv_with_fd(int sock, char* buf, size_t cap, unique_fd& fd, bool& truncated);
+
 }  // namespace tern

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "lib/net.hpp"
 #include "lib/strutil.hpp"
 #include "local-delivery/store.hpp"
 
@@ -122,26 +123,7 @@ bool send_op(int sock, const delivery_op& op, int queue_fd) {
         errno = EMSGSIZE;
         return false;
     }
-    struct iovec iov{text->data(), text->size()};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl{};
-    struct msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctl.buf;
-    msg.msg_controllen = sizeof ctl.buf;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &queue_fd, sizeof(int));
-    for (;;) {
-        ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-        if (n >= 0) return static_cast<size_t>(n) == text->size();
-        if (errno != EINTR) return false;
-    }
+    return send_with_fd(sock, *text, queue_fd);
 }
 
 void worker_main(unique_fd sock, const worker_identity& who, bool privileged, pid_t parent,
@@ -167,31 +149,11 @@ void worker_main(unique_fd sock, const worker_identity& who, bool privileged, pi
     }
     std::vector<char> buf(worker_message_limit);
     for (;;) {
-        struct iovec iov{buf.data(), buf.size()};
-        union {
-            char b[CMSG_SPACE(sizeof(int) * 4)];
-            struct cmsghdr align;
-        } ctl{};
-        struct msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = ctl.b;
-        msg.msg_controllen = sizeof ctl.b;
-        ssize_t n = ::recvmsg(me.get(), &msg, MSG_CMSG_CLOEXEC);
+        unique_fd qfd;
+        bool truncated = false;
+        ssize_t n = recv_with_fd(me.get(), buf.data(), buf.size(), qfd, truncated);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) _exit(0);  // the agent closed: retired
-        unique_fd qfd;
-        for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-            size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t k = 0; k < count; ++k) {
-                int fd;
-                std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-                if (!qfd) qfd.reset(fd);
-                else unique_fd extra(fd);  // only one is expected: close the rest
-            }
-        }
-        bool truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
         store_result r;
         try {
             r = serve_one(buf.data(), static_cast<size_t>(n), truncated, std::move(qfd), s);

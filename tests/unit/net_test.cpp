@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <event2/buffer.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,4 +101,37 @@ TEST_CASE("bounded line reader") {
     CHECK(read_line(b, 10, line) == line_status::ok);
     CHECK(line == "0123456789");
     evbuffer_free(b);
+}
+
+TEST_CASE("a datagram carries a descriptor across a socket pair", "[net]") {
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+    unique_fd a(sv[0]), b(sv[1]);
+    int pp[2];
+    REQUIRE(::pipe(pp) == 0);
+    unique_fd r(pp[0]), w(pp[1]);
+    REQUIRE(send_with_fd(a.get(), "hello", r.get()));
+    char buf[16];
+    unique_fd got;
+    bool truncated = true;
+    REQUIRE(recv_with_fd(b.get(), buf, sizeof buf, got, truncated) == 5);
+    CHECK(std::string(buf, 5) == "hello");
+    CHECK_FALSE(truncated);
+    REQUIRE(got);
+    CHECK(got.get() != r.get());
+    CHECK((::fcntl(got.get(), F_GETFD) & FD_CLOEXEC) != 0);
+    REQUIRE(::write(w.get(), "x", 1) == 1);
+    char c = 0;
+    REQUIRE(::read(got.get(), &c, 1) == 1);  // the same pipe
+    CHECK(c == 'x');
+    // too long for the buffer: truncated, said so
+    REQUIRE(send_with_fd(a.get(), "0123456789abcdefXYZ", r.get()));
+    CHECK(recv_with_fd(b.get(), buf, sizeof buf, got, truncated) == 16);
+    CHECK(truncated);
+    // a datagram without a descriptor, then EOF
+    REQUIRE(::send(a.get(), "plain", 5, 0) == 5);
+    CHECK(recv_with_fd(b.get(), buf, sizeof buf, got, truncated) == 5);
+    CHECK_FALSE(got);
+    a.reset();
+    CHECK(recv_with_fd(b.get(), buf, sizeof buf, got, truncated) == 0);
 }
