@@ -21,8 +21,13 @@ std::optional<attr_list> ipc_call(const std::string& socket_path, const attr_lis
 
 bool ipc_notify(const std::string& socket_path, const attr_list& req, int timeout_ms) {
     std::string err;
-    auto fd = connect_unix(socket_path, timeout_ms, err);
+    bool again = false;
+    // No waiting for a full listen queue: the notices are wake-ups, and a
+    // service with a full queue has plenty of them pending (smtpd calls
+    // this from its event loop).
+    auto fd = connect_unix_once(socket_path, err, again);
     if (!fd) return false;
+    set_nonblocking(fd.get(), false);
     attr_stream s(fd.get());
     return s.write(req, timeout_ms, err);
 }

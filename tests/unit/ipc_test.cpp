@@ -233,3 +233,22 @@ TEST_CASE("async request to a listen queue that stays full times out with the re
     CHECK(why.find("listen queue is full") != std::string::npos);
     CHECK(why.find("Invalid argument") == std::string::npos);
 }
+
+TEST_CASE("a notice to a service whose listen queue is full is dropped at once") {
+    event_loop loop;
+    server_fixture srv(loop, 1, false);
+    auto fill = srv.fill_backlog();
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK_FALSE(ipc_notify(srv.path, attr_list().add("request", "wakeup"), 1000));
+    CHECK(std::chrono::steady_clock::now() - t0 < 500ms);
+    // with a place in the queue it is written
+    fill.clear();
+    unique_fd accepted(::accept4(srv.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    while (accepted) accepted.reset(::accept4(srv.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    CHECK(ipc_notify(srv.path, attr_list().add("request", "wakeup"), 1000));
+    unique_fd c(::accept4(srv.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(c);
+    char buf[64] = {};
+    ssize_t n = ::read(c.get(), buf, sizeof buf - 1);
+    CHECK(std::string(buf, n > 0 ? size_t(n) : 0) == "request=wakeup\n\n");
+}
