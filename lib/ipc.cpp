@@ -21,8 +21,13 @@ std::optional<attr_list> ipc_call(const std::string& socket_path, const attr_lis
 
 bool ipc_notify(const std::string& socket_path, const attr_list& req, int timeout_ms) {
     std::string err;
-    auto fd = connect_unix(socket_path, timeout_ms, err);
+    bool again = false;
+    // No waiting for a full listen queue: the notices are wake-ups, and a
+    // service with a full queue has plenty of them pending (smtpd calls
+    // this from its event loop).
+    auto fd = connect_unix_once(socket_path, err, again);
     if (!fd) return false;
+    set_nonblocking(fd.get(), false);
     attr_stream s(fd.get());
     return s.write(req, timeout_ms, err);
 }
@@ -31,19 +36,38 @@ namespace {
 
 class async_request final : public ipc_request, public stream_handler {
 public:
-    async_request(event_loop& loop, unique_fd fd, const std::string& payload, std::chrono::milliseconds timeout,
+    async_request(event_loop& loop, std::string path, std::string payload, std::chrono::milliseconds timeout,
                   ipc_callback done, attr_limits lim)
-        : _loop(loop), _parser(lim), _done(std::move(done)), _timer(loop, [this] { finish(std::nullopt, "timeout"); }) {
-        _s = std::make_unique<stream>(loop, std::move(fd), *this);
-        _s->write(payload);
+        : _loop(loop),
+          _path(std::move(path)),
+          _payload(std::move(payload)),
+          _parser(lim),
+          _done(std::move(done)),
+          _timer(loop, [this] { finish(std::nullopt, _s ? "timeout" : "timeout: " + _connect_err); }),
+          _retry(loop, [this] { try_connect(); }) {
         _timer.start(timeout);
     }
     ~async_request() override {
         _timer.stop();
+        _retry.stop();
         if (_s) {
             _s->close();
             _loop.defer_delete(std::move(_s));
         }
+    }
+    // First attempt from ipc_async(); a failure is reported from the loop.
+    void start() {
+        bool again = false;
+        auto fd = connect_unix_once(_path, _connect_err, again);
+        if (fd) return connected(std::move(fd));
+        if (!again) {
+            // reported from the loop, never from inside ipc_async(), through a
+            // timer this handle owns (destroying the handle cancels it)
+            _failed = true;
+            _retry.start(std::chrono::milliseconds(0));
+            return;
+        }
+        schedule_retry();
     }
     void on_readable() override {
         auto st = _parser.feed(_s->input());
@@ -52,15 +76,32 @@ public:
     }
     void on_closed(const std::string& why) override { finish(std::nullopt, why); }
 
-    void fail_now(const std::string& err) {
-        // report from the loop, never from inside ipc_async()
-        _loop.post([this, err] { finish(std::nullopt, err); });
-    }
-
 private:
+    void connected(unique_fd fd) {
+        _s = std::make_unique<stream>(_loop, std::move(fd), *this);
+        _s->write(_payload);
+        _payload.clear();
+        _payload.shrink_to_fit();
+    }
+    // The service's listen queue is full (a burst): wait for it to accept,
+    // 1, 2, 4 .. 50 ms apart, within the request's own timeout.
+    void schedule_retry() {
+        _retry.start(std::chrono::milliseconds(_pause_ms));
+        _pause_ms = std::min(_pause_ms * 2, 50);
+    }
+    void try_connect() {
+        if (!_done) return;
+        if (_failed) return finish(std::nullopt, _connect_err);
+        bool again = false;
+        auto fd = connect_unix_once(_path, _connect_err, again);
+        if (fd) return connected(std::move(fd));
+        if (again) return schedule_retry();
+        finish(std::nullopt, _connect_err);
+    }
     void finish(std::optional<attr_list> r, const std::string& err) {
         if (!_done) return;
         _timer.stop();
+        _retry.stop();
         if (_s) {
             _s->close();
             _loop.defer_delete(std::move(_s));
@@ -70,9 +111,15 @@ private:
         cb(std::move(r), err);  // may destroy *this: touch nothing after
     }
     event_loop& _loop;
+    std::string _path;
+    std::string _payload;
+    std::string _connect_err;
     attr_parser _parser;
     ipc_callback _done;
     timer _timer;
+    timer _retry;
+    int _pause_ms = 1;
+    bool _failed = false;
     std::unique_ptr<stream> _s;
 };
 
@@ -100,11 +147,11 @@ std::unique_ptr<ipc_request> ipc_async(event_loop& loop, const std::string& sock
                                        std::chrono::milliseconds timeout, ipc_callback done, attr_limits lim) {
     auto payload = attr_encode(req, lim.escape);
     if (!payload) return std::make_unique<failed_request>(loop, "request cannot be encoded", std::move(done));
-    std::string err;
-    // UNIX-socket connects finish at once unless the listener's backlog is full.
-    auto fd = connect_unix(socket_path, 1000, err);
-    if (!fd) return std::make_unique<failed_request>(loop, err, std::move(done));
-    return std::make_unique<async_request>(loop, std::move(fd), *payload, timeout, std::move(done), lim);
+    // UNIX-socket connects finish at once unless the listener's backlog is
+    // full; then the request waits (without blocking the loop) for a place.
+    auto r = std::make_unique<async_request>(loop, socket_path, std::move(*payload), timeout, std::move(done), lim);
+    r->start();
+    return r;
 }
 
 // ---------------------------------------------------------------- server side

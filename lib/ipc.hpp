@@ -19,7 +19,8 @@ namespace tern {
 std::optional<attr_list> ipc_call(const std::string& socket_path, const attr_list& req, int timeout_ms,
                                   std::string& err, attr_limits lim = {});
 
-// Fire and forget (e.g. waking the qmgr). Never blocks longer than timeout_ms.
+// Fire and forget (e.g. waking the qmgr). Never blocks longer than timeout_ms;
+// a service whose listen queue is full is not waited for (false at once).
 bool ipc_notify(const std::string& socket_path, const attr_list& req, int timeout_ms);
 
 // Asynchronous request; `done` runs on the loop exactly once, unless the

@@ -1,7 +1,9 @@
 // net.cpp - see net.hpp.
 #include "lib/net.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <event2/buffer.h>
@@ -163,10 +165,17 @@ static bool wait_connect(int fd, int timeout_ms, std::string& err, const std::st
     return true;
 }
 
-unique_fd connect_unix(const std::string& path, int timeout_ms, std::string& err) {
+// A non-blocking connect to a UNIX stream socket never goes "in progress":
+// it completes at once, or fails with EAGAIN when the listener's backlog is
+// full. Such a socket was never connected (poll() reports it writable and
+// hung up, SO_ERROR is 0 and a read fails with EINVAL), so EAGAIN means
+// "try again later" with a fresh socket, never "wait for writability".
+unique_fd connect_unix_once(const std::string& path, std::string& err, bool& again) {
+    again = false;
     sockaddr_un un{};
     if (path.size() >= sizeof un.sun_path) {
         err = "socket path too long: " + path;
+        errno = ENAMETOOLONG;
         return {};
     }
     un.sun_family = AF_UNIX;
@@ -176,15 +185,45 @@ unique_fd connect_unix(const std::string& path, int timeout_ms, std::string& err
         err = "socket: " + errno_text();
         return {};
     }
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&un), sizeof un) != 0) {
-        if (errno != EINPROGRESS && errno != EAGAIN) {
-            err = "connect " + path + ": " + errno_text();
+    int r;
+    do {
+        r = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&un), sizeof un);
+    } while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        int e = errno;
+        again = e == EAGAIN;
+        err = again ? "connect " + path + ": the service's listen queue is full"
+                    : "connect " + path + ": " + errno_text(e);
+        fd.reset();
+        errno = e;  // for callers that tell "not running" (ENOENT, ECONNREFUSED) apart
+        return {};
+    }
+    return fd;
+}
+
+unique_fd connect_unix(const std::string& path, int timeout_ms, std::string& err) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(timeout_ms, 0));
+    int pause_ms = 1;
+    for (;;) {
+        bool again = false;
+        auto fd = connect_unix_once(path, err, again);
+        if (fd) {
+            set_nonblocking(fd.get(), false);
+            return fd;
+        }
+        if (!again) return {};
+        // the listener is behind: wait for it to accept, up to timeout_ms
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
+            err = "connect " + path + ": the service's listen queue stayed full for " + std::to_string(timeout_ms) +
+                  " ms";
+            errno = EAGAIN;
             return {};
         }
-        if (!wait_connect(fd.get(), timeout_ms, err, path)) return {};
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+        ::poll(nullptr, 0, static_cast<int>(std::min<long long>(pause_ms, left)));
+        pause_ms = std::min(pause_ms * 2, 50);
     }
-    set_nonblocking(fd.get(), false);
-    return fd;
 }
 
 unique_fd connect_nonblocking(const sock_addr& addr, std::string& err, const sock_addr* source) {

@@ -33,8 +33,14 @@ std::optional<sock_addr> parse_ip(std::string_view host, int port = 0);
 std::vector<unique_fd> listen_inet(const std::string& host, int port, int backlog, std::string& err);
 unique_fd listen_unix(const std::string& path, mode_t mode, int backlog, std::string& err);
 
-// Blocking connect with a time limit; result is a blocking socket.
+// Blocking connect with a time limit; result is a blocking socket. A UNIX
+// listener whose backlog is full is tried again (1, 2, 4 .. 50 ms apart)
+// until timeout_ms; errno tells the failure (EAGAIN: still full).
 unique_fd connect_unix(const std::string& path, int timeout_ms, std::string& err);
+// One non-blocking connect to a UNIX socket, for event-loop callers: a
+// connected non-blocking socket, or none with err set and `again` true when
+// the listener's backlog was full (retry later with a new call).
+unique_fd connect_unix_once(const std::string& path, std::string& err, bool& again);
 unique_fd connect_inet(const sock_addr& addr, int timeout_ms, std::string& err,
                        const sock_addr* source = nullptr);
 // Non-blocking connect started; completion is seen as writability.

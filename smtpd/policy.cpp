@@ -86,11 +86,17 @@ class request final : public policy_wait {
 public:
     request(policy_client& owner, std::string payload, policy_client::callback cb)
         : _owner(owner), _payload(std::move(payload)), _cb(std::move(cb)),
-          _timer(owner.loop(), [this] { fail("timeout after " + std::to_string(_owner.timeout().count()) + "s"); }),
+          _timer(owner.loop(),
+                 [this] {
+                     fail("timeout after " + std::to_string(_owner.timeout().count()) + "s" +
+                          (_conn ? std::string() : ": " + _connect_err));
+                 }),
+          _retry(owner.loop(), [this] { connect_fresh(false); }),
           _alive(std::make_shared<bool>(true)) {}
     ~request() override {
         *_alive = false;
         _timer.stop();
+        _retry.stop();
     }
 
     void start(std::unique_ptr<policy_conn> c) {
@@ -99,13 +105,7 @@ public:
             use(std::move(c));
             return;
         }
-        std::string err;
-        auto fresh = _owner.connect(err);
-        if (!fresh) {
-            fail_later(err);
-            return;
-        }
-        use(std::move(fresh));
+        connect_fresh(true);
     }
     // report from the loop, never from inside ask()
     void fail_later(const std::string& err) {
@@ -123,13 +123,7 @@ private:
                 // the server closed an idle connection just now: once more on a new one
                 _retried = true;
                 discard_conn();
-                std::string e;
-                auto fresh = _owner.connect(e);
-                if (fresh) {
-                    use(std::move(fresh));
-                    return;
-                }
-                fail(e);
+                connect_fresh(false);
                 return;
             }
             if (!reply) {
@@ -147,11 +141,30 @@ private:
                 cb(*action, "");  // may destroy *this
         });
     }
+    // A new connection. The server's listen queue may be full (a burst of
+    // checks): then wait for a place, 1, 2, 4 .. 50 ms apart, within the
+    // request's timeout, without blocking the loop.
+    void connect_fresh(bool from_start) {
+        bool again = false;
+        auto fresh = _owner.connect(_connect_err, again);
+        if (fresh) {
+            use(std::move(fresh));
+            return;
+        }
+        if (again) {
+            _retry.start(std::chrono::milliseconds(_pause_ms));
+            _pause_ms = std::min(_pause_ms * 2, 50);
+            return;
+        }
+        if (from_start) fail_later(_connect_err);
+        else fail(_connect_err);
+    }
     void discard_conn() {
         if (_conn) _owner.loop().defer_delete(std::move(_conn));
     }
     void fail(const std::string& err) {
         _timer.stop();
+        _retry.stop();
         discard_conn();
         if (!_cb) return;
         auto cb = std::move(_cb);
@@ -163,6 +176,9 @@ private:
     std::string _payload;
     policy_client::callback _cb;
     timer _timer;
+    timer _retry;
+    int _pause_ms = 1;
+    std::string _connect_err;
     std::unique_ptr<policy_conn> _conn;
     bool _retried = false;
     std::shared_ptr<bool> _alive;
@@ -176,9 +192,10 @@ policy_client::policy_client(event_loop& loop, std::string endpoint, std::chrono
 
 policy_client::~policy_client() = default;
 
-std::unique_ptr<policy_conn> policy_client::connect(std::string& err) {
+std::unique_ptr<policy_conn> policy_client::connect(std::string& err, bool& again) {
+    again = false;
     if (_endpoint.rfind("unix:", 0) == 0) {
-        auto fd = connect_unix(_endpoint.substr(5), 1000, err);
+        auto fd = connect_unix_once(_endpoint.substr(5), err, again);
         if (!fd) return nullptr;
         return std::make_unique<policy_conn>(_loop, std::move(fd));
     }

@@ -46,7 +46,8 @@ public:
     const std::string& endpoint() const { return _endpoint; }
     // for the request object
     void give_back(std::unique_ptr<policy_conn> c);
-    std::unique_ptr<policy_conn> connect(std::string& err);
+    // A new connection; none with `again` set when a UNIX listener's queue is full.
+    std::unique_ptr<policy_conn> connect(std::string& err, bool& again);
     event_loop& loop() { return _loop; }
     std::chrono::seconds timeout() const { return _timeout; }
 

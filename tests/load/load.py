@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """load.py - the load figures of docs/reliability.md: N concurrent SMTP
 sessions (each: greeting, EHLO, MAIL, RCPT, DATA, QUIT, all opened before
-any sends its message) and M idle IMAP sessions (logged in, INBOX selected)
+any sends its message; smtpd's content check asks spamd about each, and
+every message must get a verdict, not "unchecked") and M idle IMAP sessions (logged in, INBOX selected)
 against one instance on this machine, with the daemons' memory (RSS)
 sampled while the sessions are open. Not part of `make check` (minutes).
 
@@ -175,6 +176,7 @@ def main():
     ap.add_argument("--smtp", type=int, default=1000)
     ap.add_argument("--imap", type=int, default=5000)
     ap.add_argument("--hold", type=int, default=30, help="seconds the idle IMAP sessions are held")
+    ap.add_argument("--no-content-check", action="store_true", help="SMTP without smtpd's content check (spamd)")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -186,6 +188,9 @@ def main():
     os.chmod(d, 0o755)
     inst = Instance(os.path.join(d, "inst"), users=(("alice", "secret-alice"), ("bob", "secret-bob")))
     settings = {"smtpd_client_connection_count_limit": "0"}
+    content = not a.no_content_check and have_program("spamd")
+    if content:
+        settings["smtpd_content_check_service"] = "private/spamc"
     if have_program("imapd"):
         settings["imapd_allow_plaintext_auth"] = "yes"
         settings["imapd_user_session_limit"] = "0"
@@ -202,6 +207,11 @@ def main():
             for e in r["errors"][:10]:
                 print("  " + e)
             failed |= bool(r["errors"]) or r["ok"] != a.smtp or r["rss_kb"][3] - r["rss_kb"][0] > 2048
+            if content:
+                log = inst.log()
+                unchecked = log.count("content check failed")
+                print(f"content check: {log.count('content check: verdict=')} verdicts, {unchecked} unchecked")
+                failed |= unchecked > 0
         if a.imap and have_program("imapd"):
             r = asyncio.run(imap_load(inst, a.imap, a.hold))
             growth = r["rss_kb"][-1] - r["rss_kb"][0]

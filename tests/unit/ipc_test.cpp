@@ -20,16 +20,36 @@ struct server_fixture {
     event_ptr ev;
     event_loop& loop;
     attr_handler handler;
-    explicit server_fixture(event_loop& l) : loop(l) {
+    explicit server_fixture(event_loop& l, int backlog = 16, bool accepting = true) : loop(l) {
         char d[] = "/tmp/tern-ipc-XXXXXX";
         REQUIRE(::mkdtemp(d));
         dir = d;
         path = dir + "/sock";
         std::string err;
-        listener = listen_unix(path, 0600, 16, err);
+        listener = listen_unix(path, 0600, backlog, err);
         REQUIRE(listener);
+        if (accepting) start_accepting();
+    }
+    void start_accepting() {
         ev.reset(event_new(loop.base(), listener.get(), EV_READ | EV_PERSIST, &server_fixture::accept_cb, this));
         event_add(ev.get(), nullptr);
+    }
+    // Connections that fill the listen queue until the kernel refuses more.
+    std::vector<unique_fd> fill_backlog() {
+        std::vector<unique_fd> fill;
+        for (int i = 0; i < 64; ++i) {
+            std::string err;
+            bool again = false;
+            auto fd = connect_unix_once(path, err, again);
+            if (!fd) {
+                REQUIRE(again);
+                CHECK(err.find("listen queue is full") != std::string::npos);
+                return fill;
+            }
+            fill.push_back(std::move(fd));
+        }
+        FAIL("the listen queue never filled");
+        return fill;
     }
     ~server_fixture() {
         ev.reset();
@@ -157,4 +177,78 @@ TEST_CASE("timeout and malformed requests") {
     client.join();
     CHECK(reply.find("status=error") == 0);
     CHECK(reply.find("malformed") != std::string::npos);
+}
+
+// A burst larger than the service's backlog: the kernel refuses the connect
+// with EAGAIN. The request must wait for a place (within its timeout), not
+// take the never-connected socket for a connection (its read fails with
+// EINVAL: smtpd's content check once reported "Invalid argument").
+TEST_CASE("async request waits while the listen queue is full") {
+    event_loop loop;
+    server_fixture srv(loop, 1, false);
+    srv.handler = [](const attr_list& req, attr_responder respond) {
+        respond(attr_list().add("status", "ok").add("echo", req.get("text")));
+    };
+    auto fill = srv.fill_backlog();
+    CHECK_FALSE(fill.empty());
+    std::string got, why = "no callback";
+    auto r = ipc_async(loop, srv.path, attr_list().add("text", "queued"), 3000ms,
+                       [&](std::optional<attr_list> rep, const std::string& err) {
+                           if (rep) got = rep->get("echo");
+                           why = err;
+                           loop.exit();
+                       });
+    // the service starts accepting 150 ms later; the fillers go away
+    timer later(loop, [&] {
+        srv.start_accepting();
+        fill.clear();
+    });
+    later.start(150ms);
+    timer limit(loop, [&] { loop.exit(); });
+    limit.start(5000ms);
+    auto t0 = std::chrono::steady_clock::now();
+    loop.run();
+    INFO(why);
+    CHECK(got == "queued");
+    CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
+}
+
+TEST_CASE("async request to a listen queue that stays full times out with the reason") {
+    event_loop loop;
+    server_fixture srv(loop, 1, false);  // never accepts
+    auto fill = srv.fill_backlog();
+    std::string why;
+    bool answered = false;
+    auto r = ipc_async(loop, srv.path, attr_list().add("a", "b"), 200ms,
+                       [&](std::optional<attr_list> rep, const std::string& err) {
+                           answered = rep.has_value();
+                           why = err;
+                           loop.exit();
+                       });
+    timer limit(loop, [&] { loop.exit(); });
+    limit.start(3000ms);
+    loop.run();
+    CHECK_FALSE(answered);
+    CHECK(why.find("timeout") == 0);
+    CHECK(why.find("listen queue is full") != std::string::npos);
+    CHECK(why.find("Invalid argument") == std::string::npos);
+}
+
+TEST_CASE("a notice to a service whose listen queue is full is dropped at once") {
+    event_loop loop;
+    server_fixture srv(loop, 1, false);
+    auto fill = srv.fill_backlog();
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK_FALSE(ipc_notify(srv.path, attr_list().add("request", "wakeup"), 1000));
+    CHECK(std::chrono::steady_clock::now() - t0 < 500ms);
+    // with a place in the queue it is written
+    fill.clear();
+    unique_fd accepted(::accept4(srv.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    while (accepted) accepted.reset(::accept4(srv.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    CHECK(ipc_notify(srv.path, attr_list().add("request", "wakeup"), 1000));
+    unique_fd c(::accept4(srv.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    REQUIRE(c);
+    char buf[64] = {};
+    ssize_t n = ::read(c.get(), buf, sizeof buf - 1);
+    CHECK(std::string(buf, n > 0 ? size_t(n) : 0) == "request=wakeup\n\n");
 }

@@ -1,10 +1,14 @@
 // net_test.cpp - addresses, listeners, connects with limits, line reader.
 #include <catch2/catch.hpp>
 
+#include <cerrno>
+#include <chrono>
 #include <event2/buffer.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <thread>
+#include <vector>
 #include <unistd.h>
 
 #include "lib/net.hpp"
@@ -70,6 +74,46 @@ TEST_CASE("unix listener and connect") {
     auto none = connect_unix(std::string(dir) + "/missing", 1000, err);
     CHECK_FALSE(none);
     CHECK(err.find("missing") != std::string::npos);
+    ::unlink(path.c_str());
+    ::rmdir(dir);
+}
+
+TEST_CASE("unix connect to a full listen queue waits for a place, within its time limit") {
+    char dir[] = "/tmp/tern-net-XXXXXX";
+    REQUIRE(::mkdtemp(dir));
+    std::string path = std::string(dir) + "/sock";
+    std::string err;
+    auto l = listen_unix(path, 0600, 1, err);
+    REQUIRE(l);
+    std::vector<unique_fd> fill;
+    for (int i = 0; i < 64; ++i) {
+        bool again = false;
+        auto fd = connect_unix_once(path, err, again);
+        if (!fd) {
+            CHECK(again);
+            break;
+        }
+        fill.push_back(std::move(fd));
+    }
+    REQUIRE(fill.size() < 64);
+    // nobody accepts: a clear reason and errno EAGAIN after the time limit
+    auto t0 = std::chrono::steady_clock::now();
+    auto none = connect_unix(path, 100, err);
+    int e = errno;
+    CHECK_FALSE(none);
+    CHECK(e == EAGAIN);
+    CHECK(err.find("listen queue stayed full") != std::string::npos);
+    CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(100));
+    // the listener accepts one 100 ms from now: the connect gets through
+    std::thread acceptor([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        unique_fd c(::accept4(l.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        CHECK(c);
+    });
+    auto one = connect_unix(path, 2000, err);
+    acceptor.join();
+    INFO(err);
+    CHECK(one);
     ::unlink(path.c_str());
     ::rmdir(dir);
 }
