@@ -349,6 +349,12 @@ class Report:
         self.rows.append(dict(name=name, unit=unit, better=better, tern=t, rival=r, ratio=ratio,
                               tern_all=list(tern_vals), rival_all=list(rival_vals), target=target))
 
+    def add_from(self, name, unit, better, res, key, target=None):
+        """add() from alternate()'s result {side: [dict]}: tern against the
+        other side, both read at `key`."""
+        rival = next(s for s in res if s != "tern")
+        self.add(name, unit, better, [x[key] for x in res["tern"]], [x[key] for x in res[rival]], target)
+
     def note(self, text):
         self.notes.append(text)
 
@@ -462,3 +468,13 @@ plot '{dat}' using 2:xtic(1) title 'tern' lc rgb '#2a7f3f', '' using 3 title '{s
             os.unlink(dat)
         except OSError:
             pass
+
+
+def stop_all(*sides):
+    """Stop every side of a metric; a failure to stop is logged, not raised
+    (the table is still written)."""
+    for side in sides:
+        try:
+            side.stop()
+        except Exception as e:  # noqa: BLE001
+            log(f"stop failed: {e}")

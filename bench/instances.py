@@ -265,9 +265,12 @@ class Postfix:
         return children_of([pid]) if pid else []
 
     def daemon_pids(self, daemon):
-        return [p for p in self.processes()
-                if open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")[0].decode(errors="replace").split("/")[-1]
-                == daemon]
+        def program(pid):
+            try:  # a short-lived Postfix process may be gone already
+                return open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode(errors="replace")
+            except OSError:
+                return ""
+        return [p for p in self.processes() if program(p).split("/")[-1] == daemon]
 
     def address(self, user):
         return f"{user}@{DOMAIN}"

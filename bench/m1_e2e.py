@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import time
 
-from common import Report, alternate, count_files, cpu_seconds, log, wait_until
+from common import Report, alternate, count_files, cpu_seconds, log, stop_all, wait_until
 from instances import Postfix, Tern
 
 SIZE = 4096
@@ -82,18 +82,11 @@ def run(ctx, sessions):
             "postfix": lambda r: trial(postfix, n, sessions, timeout),
         })
         target = ("ratio>=", 2.0) if sessions == 20 else ("ratio>=", 1.0)
-        rep.add(f"end-to-end rate {sessions}s", "msg/s", "higher", [x["rate"] for x in res["tern"]],
-                [x["rate"] for x in res["postfix"]], target)
-        rep.add(f"accept rate {sessions}s", "msg/s", "higher", [x["in_rate"] for x in res["tern"]],
-                [x["in_rate"] for x in res["postfix"]])
-        rep.add(f"server CPU {sessions}s", "ms/msg", "lower", [x["cpu_ms"] for x in res["tern"]],
-                [x["cpu_ms"] for x in res["postfix"]])
+        rep.add_from(f"end-to-end rate {sessions}s", "msg/s", "higher", res, "rate", target)
+        rep.add_from(f"accept rate {sessions}s", "msg/s", "higher", res, "in_rate")
+        rep.add_from(f"server CPU {sessions}s", "ms/msg", "lower", res, "cpu_ms")
     finally:
-        for side in (tern, postfix):
-            try:
-                side.stop()
-            except Exception as e:  # noqa: BLE001
-                log(f"stop failed: {e}")
+        stop_all(tern, postfix)
     rep.finish()
     for side in (tern, postfix):
         remove_set_aside(side.maildir("user"))

@@ -4,7 +4,7 @@ Client: bench/smtpclient.py (ours; one thread per session, one connection
 per session, one command at a time). Two loads: 1 session (the unloaded
 latency: one message's fsyncs) and 20 sessions (under load, where group
 commit matters). Delivery runs as usual behind it on both sides."""
-from common import Report, alternate, log, percentile
+from common import Report, alternate, log, percentile, stop_all
 from instances import Postfix, Tern
 from smtpclient import latencies
 
@@ -42,10 +42,6 @@ def run(ctx):
                         [1000 * percentile(x, p) for x in res["tern"]],
                         [1000 * percentile(x, p) for x in res["postfix"]], ("ratio<=", 1.0))
     finally:
-        for side in (tern, postfix):
-            try:
-                side.stop()
-            except Exception as e:  # noqa: BLE001
-                log(f"stop failed: {e}")
+        stop_all(tern, postfix)
     rep.finish()
     return rep

@@ -7,7 +7,7 @@ measures SMTP in -> queue -> SMTP out for the whole batch."""
 import subprocess
 import time
 
-from common import Report, alternate, cpu_seconds, free_port, log, wait_port
+from common import Report, alternate, cpu_seconds, free_port, log, stop_all, wait_port
 from instances import Postfix, Tern
 from m1_e2e import SIZE, smtp_source
 
@@ -67,17 +67,10 @@ def run(ctx):
             "tern": lambda r: trial(tern, sink_port, n, sessions, timeout),
             "postfix": lambda r: trial(postfix, sink_port, n, sessions, timeout),
         })
-        rep.add("relay rate", "msg/s", "higher", [x["rate"] for x in res["tern"]],
-                [x["rate"] for x in res["postfix"]], ("ratio>=", 1.5))
-        rep.add("accept rate", "msg/s", "higher", [x["in_rate"] for x in res["tern"]],
-                [x["in_rate"] for x in res["postfix"]])
-        rep.add("server CPU", "ms/msg", "lower", [x["cpu_ms"] for x in res["tern"]],
-                [x["cpu_ms"] for x in res["postfix"]])
+        rep.add_from("relay rate", "msg/s", "higher", res, "rate", ("ratio>=", 1.5))
+        rep.add_from("accept rate", "msg/s", "higher", res, "in_rate")
+        rep.add_from("server CPU", "ms/msg", "lower", res, "cpu_ms")
     finally:
-        for side in (tern, postfix):
-            try:
-                side.stop()
-            except Exception as e:  # noqa: BLE001
-                log(f"stop failed: {e}")
+        stop_all(tern, postfix)
     rep.finish()
     return rep

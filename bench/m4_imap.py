@@ -12,7 +12,7 @@ instance, minus the same sum before the sessions, divided by the sessions."""
 import os
 import time
 
-from common import Report, alternate, cpu_seconds, log, memory_kb, sh
+from common import Report, alternate, cpu_seconds, log, memory_kb, sh, stop_all
 from imapclient import Imap
 from instances import PASSWORD, Dovecot, Tern
 from mailstore import fill_maildir
@@ -72,18 +72,11 @@ def run_fetch(ctx):
             "tern": lambda r: fetch_round(tern, "user", count),
             "dovecot": lambda r: fetch_round(dove, "user", count),
         })
-        rep.add("fetch rate", "msg/s", "higher", [x["rate"] for x in res["tern"]],
-                [x["rate"] for x in res["dovecot"]], ("ratio>=", 1.0))
-        rep.add("server CPU", "us/msg", "lower", [x["cpu_us"] for x in res["tern"]],
-                [x["cpu_us"] for x in res["dovecot"]])
-        rep.add("first open rate", "msg/s", "higher", [x["rate"] for x in first["tern"]],
-                [x["rate"] for x in first["dovecot"]])
+        rep.add_from("fetch rate", "msg/s", "higher", res, "rate", ("ratio>=", 1.0))
+        rep.add_from("server CPU", "us/msg", "lower", res, "cpu_us")
+        rep.add_from("first open rate", "msg/s", "higher", first, "rate")
     finally:
-        for side in (tern, dove):
-            try:
-                side.stop()
-            except Exception as e:  # noqa: BLE001
-                log(f"stop failed: {e}")
+        stop_all(tern, dove)
     rep.finish()
     return rep
 
@@ -147,17 +140,11 @@ def run_idle(ctx):
             "tern": lambda r: idle_round(tern, users, sessions),
             "dovecot": lambda r: idle_round(dove, users, sessions),
         })
-        rep.add("RSS per idle session", "KiB", "lower", [x["rss_kb"] for x in res["tern"]],
-                [x["rss_kb"] for x in res["dovecot"]], ("ratio<=", 0.1))
-        rep.add("PSS per idle session", "KiB", "lower", [x["pss_kb"] for x in res["tern"]],
-                [x["pss_kb"] for x in res["dovecot"]])
+        rep.add_from("RSS per idle session", "KiB", "lower", res, "rss_kb", ("ratio<=", 0.1))
+        rep.add_from("PSS per idle session", "KiB", "lower", res, "pss_kb")
         rep.note(f"processes with the sessions open: tern {res['tern'][-1]['procs']}, "
                  f"dovecot {res['dovecot'][-1]['procs']}")
     finally:
-        for side in (tern, dove):
-            try:
-                side.stop()
-            except Exception as e:  # noqa: BLE001
-                log(f"stop failed: {e}")
+        stop_all(tern, dove)
     rep.finish()
     return rep

@@ -7,7 +7,7 @@ new/ -> cur/)."""
 import socket
 import time
 
-from common import Report, alternate, cpu_seconds, log
+from common import Report, alternate, cpu_seconds, log, stop_all
 from instances import PASSWORD
 from m4_imap import SIZE, setup
 
@@ -107,17 +107,10 @@ def run(ctx):
             "tern": lambda r: retrieve(tern, "user", count),
             "dovecot": lambda r: retrieve(dove, "user", count),
         })
-        rep.add("retrieve rate", "msg/s", "higher", [x["rate"] for x in res["tern"]],
-                [x["rate"] for x in res["dovecot"]], ("ratio>=", 1.0))
-        rep.add("server CPU", "us/msg", "lower", [x["cpu_us"] for x in res["tern"]],
-                [x["cpu_us"] for x in res["dovecot"]])
-        rep.add("first session rate", "msg/s", "higher", [x["rate"] for x in first["tern"]],
-                [x["rate"] for x in first["dovecot"]])
+        rep.add_from("retrieve rate", "msg/s", "higher", res, "rate", ("ratio>=", 1.0))
+        rep.add_from("server CPU", "us/msg", "lower", res, "cpu_us")
+        rep.add_from("first session rate", "msg/s", "higher", first, "rate")
     finally:
-        for side in (tern, dove):
-            try:
-                side.stop()
-            except Exception as e:  # noqa: BLE001
-                log(f"stop failed: {e}")
+        stop_all(tern, dove)
     rep.finish()
     return rep

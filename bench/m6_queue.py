@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from common import Report, fmt, free_port, log, median, memory_kb, wait_until
+from common import Report, fmt, free_port, log, median, memory_kb, stop_all, wait_until
 from instances import Postfix, Tern
 from m1_e2e import smtp_source
 from m3_outbound import start_sink
@@ -96,21 +96,12 @@ def run(ctx):
             res[name] = [measure(side, sink_port, n, timeout)]
             log(f"  {name}: " + " ".join(f"{k}={fmt(v)}" for k, v in res[name][0].items()))
             side.stop()
-        rep.add("mailq time", "s", "lower", [x["mailq_s"] for x in res["tern"]],
-                [x["mailq_s"] for x in res["postfix"]], ("tern<=", 2.0))
-        rep.add("qmgr RSS, all deferred", "MiB", "lower", [x["qmgr_rss_mb"] for x in res["tern"]],
-                [x["qmgr_rss_mb"] for x in res["postfix"]])
-        rep.add("qmgr peak RSS in drain", "MiB", "lower", [x["qmgr_peak_mb"] for x in res["tern"]],
-                [x["qmgr_peak_mb"] for x in res["postfix"]])
-        rep.add("drain time", "s", "lower", [x["drain_s"] for x in res["tern"]],
-                [x["drain_s"] for x in res["postfix"]])
-        rep.add("time to queue and defer all", "s", "lower", [x["fill_s"] for x in res["tern"]],
-                [x["fill_s"] for x in res["postfix"]])
+        rep.add_from("mailq time", "s", "lower", res, "mailq_s", ("tern<=", 2.0))
+        rep.add_from("qmgr RSS, all deferred", "MiB", "lower", res, "qmgr_rss_mb")
+        rep.add_from("qmgr peak RSS in drain", "MiB", "lower", res, "qmgr_peak_mb")
+        rep.add_from("drain time", "s", "lower", res, "drain_s")
+        rep.add_from("time to queue and defer all", "s", "lower", res, "fill_s")
     finally:
-        for side in (tern, postfix):
-            try:
-                side.stop()
-            except Exception as e:  # noqa: BLE001
-                log(f"stop failed: {e}")
+        stop_all(tern, postfix)
     rep.finish()
     return rep
