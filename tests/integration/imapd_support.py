@@ -3,32 +3,20 @@
 the instance's mail_owner, as local delivery would leave them), imaplib
 connections of the three kinds (plain, STARTTLS, port 993) and a raw
 socket client for what imaplib hides (IDLE, literals, exact wire bytes).
-Every socket has a timeout."""
+Every socket has a timeout. The mail-store and TLS basics are the black-box
+suite's (imap_helpers.py), shared rather than written twice."""
 import imaplib
 import mailbox
 import os
-import pwd
 import re
 import socket
 import ssl
 import time
 
+from imap_helpers import chown_tree, crlf, owner_ids  # noqa: F401 (re-exported for the tests)
+from imap_helpers import tls_context as tls_ctx
+
 TIMEOUT = 20
-
-
-def owner_ids():
-    if os.geteuid() != 0:
-        return os.getuid(), os.getgid()
-    pw = pwd.getpwnam("tern")
-    return pw.pw_uid, pw.pw_gid
-
-
-def chown_tree(path):
-    uid, gid = owner_ids()
-    for root, dirs, files in os.walk(path):
-        os.chown(root, uid, gid)
-        for f in dirs + files:
-            os.lchown(os.path.join(root, f), uid, gid)
 
 
 def folder_path(inst, user, folder="INBOX"):
@@ -53,17 +41,6 @@ def seed(inst, user, msgs, folder="INBOX", flags=None):
         md.add(mm)
         time.sleep(0.002)  # distinct mtimes keep delivery order
     chown_tree(inst.maildir(user))
-
-
-def crlf(b):
-    return re.sub(rb"(?<!\r)\n", b"\r\n", b)
-
-
-def tls_ctx():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def connect(inst, kind="plain", login=None):
