@@ -64,10 +64,13 @@ async def session(host, port, i, opening, ready, go, results):
         results["errors"].append(f"session {i}: {e!r}")
 
 
-async def burst(host, port, n):
+async def burst(host, port, n, one=None):
+    """n sessions of `one` (default: a message each), opened 8 at a time;
+    each waits at its last step until all are there, then all go at once."""
+    one = one or session
     ready, results, go = [], {"ok": 0, "errors": []}, asyncio.Event()
     opening = asyncio.Semaphore(8)
-    tasks = [asyncio.create_task(session(host, port, i, opening, ready, go, results)) for i in range(n)]
+    tasks = [asyncio.create_task(one(host, port, i, opening, ready, go, results)) for i in range(n)]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
     while len(ready) + len(results["errors"]) < n and loop.time() < deadline:
@@ -152,19 +155,6 @@ async def rcpt_session(host, port, i, opening, ready, go, results):
         results["errors"].append(f"session {i}: {e!r}")
 
 
-async def rcpt_burst(host, port, n):
-    ready, results, go = [], {"ok": 0, "errors": []}, asyncio.Event()
-    opening = asyncio.Semaphore(8)
-    tasks = [asyncio.create_task(rcpt_session(host, port, i, opening, ready, go, results)) for i in range(n)]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while len(ready) + len(results["errors"]) < n and loop.time() < deadline:
-        await asyncio.sleep(0.05)
-    go.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), 90)
-    return len(ready), results
-
-
 class SlowPolicyServer:
     """A policy server (Postfix's protocol: attribute lines, an empty line;
     reply action=DUNNO) that listens with a queue of 4 and starts accepting
@@ -243,7 +233,7 @@ def test_burst_of_policy_checks_is_answered(make_instance):
     server = SlowPolicyServer(os.path.join(inst.dir, "queue", "private", "slowpolicy"), 0.3)
     try:
         inst.start()
-        ready, results = asyncio.run(rcpt_burst(*inst.addr("smtp"), SESSIONS))
+        ready, results = asyncio.run(burst(*inst.addr("smtp"), SESSIONS, rcpt_session))
     finally:
         server.close()
     problems = [l for l in inst.log().splitlines() if "problem talking to policy service" in l]
