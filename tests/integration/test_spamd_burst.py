@@ -28,21 +28,30 @@ pytestmark = pytest.mark.skipif(not (have_program("spamd") and have_program("smt
 SESSIONS = int(os.environ.get("TERN_BURST_SESSIONS", "400"))
 
 
+async def smtp_open(host, port, i, opening):
+    """Connect session i and read the greeting; returns the writer and a
+    reply() that reads one (multi-line) reply as (code, last line)."""
+    r = None
+
+    async def reply():
+        while True:
+            line = await asyncio.wait_for(r.readline(), 60)
+            if not line:
+                raise EOFError("connection closed")
+            if line[3:4] != b"-":
+                return int(line[:3]), line
+
+    async with opening:  # a few connects at a time: no TCP accept-queue overflow
+        # smtpd's default limit is 50 connections per client: spread them
+        r, w = await asyncio.wait_for(
+            asyncio.open_connection(host, port, local_addr=(f"127.0.{2 + i // 40}.{10 + i % 40}", 0)), 30)
+        assert (await reply())[0] == 220
+    return w, reply
+
+
 async def session(host, port, i, opening, ready, go, results):
     try:
-        async def reply():
-            while True:
-                line = await asyncio.wait_for(r.readline(), 60)
-                if not line:
-                    raise EOFError("connection closed")
-                if line[3:4] != b"-":
-                    return int(line[:3]), line
-
-        async with opening:  # a few connects at a time: no TCP accept-queue overflow
-            # smtpd's default limit is 50 connections per client: spread them
-            r, w = await asyncio.wait_for(
-                asyncio.open_connection(host, port, local_addr=(f"127.0.{2 + i // 40}.{10 + i % 40}", 0)), 30)
-            assert (await reply())[0] == 220
+        w, reply = await smtp_open(host, port, i, opening)
         for cmd, want in ((b"EHLO burst.example.test", 250), (b"MAIL FROM:<burst@remote.example>", 250),
                           (b"RCPT TO:<alice@example.test>", 250), (b"DATA", 354)):
             w.write(cmd + b"\r\n")
@@ -126,18 +135,7 @@ def test_burst_of_content_checks_gets_real_verdicts(make_instance, backlog):
 
 async def rcpt_session(host, port, i, opening, ready, go, results):
     try:
-        async def reply():
-            while True:
-                line = await asyncio.wait_for(r.readline(), 60)
-                if not line:
-                    raise EOFError("connection closed")
-                if line[3:4] != b"-":
-                    return int(line[:3]), line
-
-        async with opening:
-            r, w = await asyncio.wait_for(
-                asyncio.open_connection(host, port, local_addr=(f"127.0.{2 + i // 40}.{10 + i % 40}", 0)), 30)
-            assert (await reply())[0] == 220
+        w, reply = await smtp_open(host, port, i, opening)
         for cmd in (b"EHLO burst.example.test", b"MAIL FROM:<burst@remote.example>"):
             w.write(cmd + b"\r\n")
             code, line = await reply()
