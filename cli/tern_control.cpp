@@ -115,6 +115,7 @@ int cmd_start(const std::string& config_dir, const std::vector<std::string>& arg
     wr.reset();
     // wait for "ready" or for master to die
     std::string got;
+    std::string why = "did not become ready within 60 s";
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (got.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
         struct pollfd pfd{rd.get(), POLLIN, 0};
@@ -122,7 +123,12 @@ int cmd_start(const std::string& config_dir, const std::vector<std::string>& arg
         if (r > 0) {
             char buf[64];
             ssize_t n = ::read(rd.get(), buf, sizeof buf);
-            if (n <= 0) break;
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                why = n == 0 ? "closed its readiness pipe without reporting ready"
+                             : std::string("readiness pipe: ") + std::strerror(errno);
+                break;
+            }
             got.append(buf, static_cast<size_t>(n));
         }
     }
@@ -130,9 +136,10 @@ int cmd_start(const std::string& config_dir, const std::vector<std::string>& arg
         std::printf("tern: the mail system is running (configuration %s)\n", config_dir.c_str());
         return 0;
     }
+    if (!got.empty()) why = "reported \"" + printable(got.substr(0, got.find('\n')), 100) + "\" instead of ready";
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == 0) {
-        std::fprintf(stderr, "tern: master did not become ready in time; stopping it\n");
+        std::fprintf(stderr, "tern: master %s; stopping it\n", why.c_str());
         ::kill(pid, SIGTERM);
         ::waitpid(pid, &status, 0);
     }
