@@ -318,7 +318,7 @@ bool agent::retire_an_idle_worker() {
     return false;
 }
 
-void agent::retire(uint64_t worker_id) {
+void agent::retire(uint64_t worker_id, bool reaped) {
     auto it = _workers.find(worker_id);
     if (it == _workers.end()) return;
     auto w = std::move(it->second);
@@ -326,9 +326,11 @@ void agent::retire(uint64_t worker_id) {
     if (w->ev) event_del(w->ev.get());
     if (w->idle) w->idle->stop();
     if (w->killer) w->killer->stop();
-    // idle (or hung): nothing of a delivery is lost by killing it
-    ::kill(w->pid, SIGKILL);
-    while (::waitpid(w->pid, nullptr, 0) < 0 && errno == EINTR) {
+    if (!reaped) {
+        // idle (or hung): nothing of a delivery is lost by killing it
+        ::kill(w->pid, SIGKILL);
+        while (::waitpid(w->pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
     }
     w->sock.reset();
     _loop.defer_delete(std::move(w));
@@ -379,20 +381,7 @@ void agent::on_worker(int fd, short, void* arg) noexcept {
         }
         w->task = 0;
         uint64_t wid = w->id;
-        if (reaped) {
-            // already reaped: retire must not wait for it again
-            auto it = self->_workers.find(wid);
-            if (it != self->_workers.end()) {
-                auto owned = std::move(it->second);
-                self->_workers.erase(it);
-                if (owned->ev) event_del(owned->ev.get());
-                owned->idle->stop();
-                owned->killer->stop();
-                self->_loop.defer_delete(std::move(owned));
-            }
-        } else {
-            self->retire(wid);
-        }
+        self->retire(wid, reaped);  // already reaped: retire must not wait for it again
         if (task != 0) {
             std::string text = "delivery process failed";
             if (reaped && WIFSIGNALED(st)) text = "delivery process killed by signal " + std::to_string(WTERMSIG(st));

@@ -128,7 +128,8 @@ private:
     worker* idle_worker(const worker_identity& who);
     worker* spawn_worker(const worker_identity& who, std::string& err);
     bool retire_an_idle_worker();
-    void retire(uint64_t worker_id);
+    // reaped: the process has been waited for already
+    void retire(uint64_t worker_id, bool reaped = false);
     void dispatch(worker& w, std::unique_ptr<task> t, const delivery_op& op, int queue_fd);
     static void on_worker(int fd, short, void* arg) noexcept;
     void worker_done(worker& w, const std::string& status, const std::string& text);
